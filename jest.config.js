@@ -1,0 +1,22 @@
+'use strict';
+// Two projects: `unit` (pure functions, no sockets) and `integration` (real sockets on
+// 127.0.0.1, a private Prosody started by the tests). Both run in `npm test`.
+const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
+const common = {
+  transform,
+  testEnvironment: 'node',
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
+      // Each integration file starts its own servers; keep them from competing for 2 cores.
+      maxWorkers: 1,
+    },
+  ],
+  testTimeout: 60000,
+};

@@ -1,0 +1,516 @@
+/**
+ * One client: a WebSocket speaking RFC 7395 on one side, a TCP c2s stream (RFC 6120) on the other.
+ *
+ * This is the only file that wires the pieces together: the tokenizers split bytes into elements,
+ * ../framing/rfc7395.ts rewrites the stream edges, ../xmpp/features.ts hides STARTTLS, and every way
+ * of ending goes through `fail()`/`finish()` — one idempotent teardown path (see ../xmpp/stream-error.ts
+ * for the table of endings).
+ *
+ * States: awaiting_open → connecting → open → closing → closed.
+ */
+import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type WebSocket from 'ws';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { connectUpstream, type ConnectOutcome } from '../upstream/connect';
+import { XmlTokenizer } from '../xml/tokenizer';
+import type { Attribute, ElementToken, Token, TokenizerError } from '../xml/tokens';
+import {
+  STREAM_FOOTER,
+  classifyClientElement,
+  closeElement,
+  getAttr,
+  namespaceScope,
+  openElement,
+  openFromStreamHeader,
+  streamHeaderFromOpen,
+  toStandaloneElement,
+  type NamespaceScope,
+} from '../framing/rfc7395';
+import { rewriteFeatures } from '../xmpp/features';
+import { NS_STREAMS } from '../xmpp/namespaces';
+import { SessionFailure, streamErrorXml, WS_CLOSE, type FailureCode, type StreamErrorCondition } from '../xmpp/stream-error';
+
+export type SessionState = 'awaiting_open' | 'connecting' | 'open' | 'closing' | 'closed';
+
+export interface SessionOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly ws: WebSocket;
+  /** The upgraded HTTP socket under `ws`: its 'drain' tells when the client caught up. */
+  readonly socket: Duplex;
+  /** Called once, when both sides are closed. */
+  readonly onClosed: (session: Session) => void;
+}
+
+const TEXT = { binary: false } as const;
+
+/** Maps a tokenizer error on client input to the failure it causes. */
+function clientFailure(err: TokenizerError): FailureCode {
+  switch (err.condition) {
+    case 'restricted-xml':
+      return 'CLIENT_RESTRICTED_XML';
+    case 'policy-violation':
+      return 'CLIENT_TOO_BIG';
+    default:
+      return 'CLIENT_NOT_WELL_FORMED';
+  }
+}
+
+export class Session {
+  state: SessionState = 'awaiting_open';
+  readonly startedAt = Date.now();
+  bytesFromClient = 0;
+  bytesToClient = 0;
+
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly ws: WebSocket;
+  private readonly wsSocket: Duplex;
+  private readonly onClosed: (session: Session) => void;
+
+  private upstream: net.Socket | null = null;
+  private upstreamConnected = false;
+  private upstreamClosed = false;
+  private wsClosed = false;
+  private readonly clientTokenizer: XmlTokenizer;
+  private readonly serverTokenizer: XmlTokenizer;
+  /** Namespaces declared by the server's current stream header; null until it arrives. */
+  private scope: NamespaceScope | null = null;
+  /** Attributes of the client's latest `<open/>`, used if the gateway must write `<open/>` itself. */
+  private openAttrs: readonly Attribute[] = [];
+  private openSentToClient = false;
+  private footerSentUpstream = false;
+  /** Client data held while upstream connects: bounded in bytes and messages. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pausedUpstreamForClient = false;
+  private pausedClientForUpstream = false;
+  /** Set by the ping sweep, cleared by a pong (RFC 6455 §5.5.2). */
+  alive = true;
+  private openTimer: NodeJS.Timeout | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private finished = false;
+  private endReason: FailureCode | null = null;
+
+  constructor(opts: SessionOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.ws = opts.ws;
+    this.wsSocket = opts.socket;
+    this.onClosed = opts.onClosed;
+    const limits = { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth };
+    this.clientTokenizer = new XmlTokenizer('fragment', limits);
+    this.serverTokenizer = new XmlTokenizer('stream', limits);
+
+    this.ws.on('message', (data: Buffer, isBinary: boolean) => this.onClientMessage(data, isBinary));
+    this.ws.on('pong', () => {
+      this.alive = true;
+    });
+    this.ws.on('error', (err: Error & { code?: string }) => this.onClientError(err));
+    this.ws.on('close', (code: number) => this.onClientClose(code));
+    this.wsSocket.on('drain', () => this.onClientDrain());
+    // RFC 7395 §3.4: the client opens the stream; a deadline inbound traffic cannot refresh.
+    this.openTimer = setTimeout(() => {
+      this.fail('OPEN_TIMEOUT', `no <open/> within ${this.config.openTimeoutMs} ms`);
+    }, this.config.openTimeoutMs);
+    this.log.debug({ event: 'connection_opened' }, 'connection opened');
+  }
+
+  // ---------------------------------------------------------------- client → server
+
+  private onClientMessage(data: Buffer, isBinary: boolean): void {
+    if (!this.acceptsClientData()) return;
+    this.bytesFromClient += data.length;
+    if (isBinary) {
+      this.fail('CLIENT_BINARY', 'binary WebSocket messages are not allowed (RFC 7395 §3.2)');
+      return;
+    }
+    if (data.length > this.config.maxStanzaSize) {
+      this.fail('CLIENT_TOO_BIG', `message of ${data.length} bytes exceeds the ${this.config.maxStanzaSize}-byte stanza limit`);
+      return;
+    }
+    // A message is accepted or rejected whole: nothing of a bad message goes upstream.
+    const { tokens, error } = this.clientTokenizer.feed(data);
+    const endError = error ?? this.clientTokenizer.end();
+    if (endError !== null) {
+      this.fail(clientFailure(endError), endError.text);
+      return;
+    }
+    for (const token of tokens) {
+      if (!this.acceptsClientData()) return;
+      if (token.kind === 'element') this.onClientElement(token);
+    }
+  }
+
+  /** After `<close/>` (RFC 7395 §3.6) or teardown, further client data is ignored. */
+  private acceptsClientData(): boolean {
+    return !this.finished && this.state !== 'closing';
+  }
+
+  private onClientElement(el: ElementToken): void {
+    const kind = classifyClientElement(el);
+    if (this.state === 'awaiting_open' && kind.kind !== 'open') {
+      if (kind.kind === 'bad-framing') this.fail('BAD_FRAMING_NAMESPACE', kind.detail);
+      else this.fail('FIRST_NOT_OPEN', `the first message must be <open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>, got <${el.name}>`);
+      return;
+    }
+    switch (kind.kind) {
+      case 'open':
+        this.onClientOpen(kind.attrs);
+        return;
+      case 'close':
+        this.onClientCloseElement();
+        return;
+      case 'bad-framing':
+        this.fail('BAD_FRAMING_NAMESPACE', kind.detail);
+        return;
+      case 'stanza':
+        this.sendUpstream(el.bytes);
+        return;
+    }
+  }
+
+  private onClientOpen(attrs: readonly Attribute[]): void {
+    this.openAttrs = attrs;
+    if (this.state === 'awaiting_open') {
+      clearTimeout(this.openTimer!);
+      this.openTimer = null;
+      this.state = 'connecting';
+      this.sendUpstream(Buffer.from(streamHeaderFromOpen(attrs), 'utf8'));
+      this.connect();
+      return;
+    }
+    // RFC 7395 §3.7 / RFC 6120 §4.3.3: a later <open/> restarts the stream on the same TCP connection;
+    // the server answers with a new XML declaration and header, a new document for the tokenizer.
+    this.serverTokenizer.restart();
+    this.scope = null;
+    this.sendUpstream(Buffer.from(streamHeaderFromOpen(attrs), 'utf8'));
+  }
+
+  /** RFC 7395 §3.6: the client closes; the server gets `</stream:stream>` and a bounded time to answer. */
+  private onClientCloseElement(): void {
+    this.endReason = 'CLIENT_CLOSED';
+    if (!this.upstreamConnected) {
+      this.finish('CLIENT_CLOSED', 'client closed before the server connection was ready');
+      return;
+    }
+    this.state = 'closing';
+    this.sendFooterUpstream();
+    this.closeTimer = setTimeout(() => {
+      this.finish('CLIENT_CLOSED', `server did not close its stream within ${this.config.closeTimeoutMs} ms`);
+    }, this.config.closeTimeoutMs);
+  }
+
+  private sendUpstream(bytes: Buffer): void {
+    if (!this.upstreamConnected) {
+      // Bounded pre-connect queue, in bytes and in messages (hocuspocus GHSA-xwhh-v746-pj9m: a client
+      // must not grow memory while the server is not there yet). The stream header is not counted.
+      const isHeader = this.pending.length === 0;
+      if (!isHeader && (this.pending.length > this.config.preConnectQueueMessages || this.pendingBytes + bytes.length > this.config.preConnectQueueBytes)) {
+        this.fail('CLIENT_FLOOD_BEFORE_READY', `more than ${this.config.preConnectQueueMessages} messages or ${this.config.preConnectQueueBytes} bytes before the server connection was ready`);
+        return;
+      }
+      this.pending.push(bytes);
+      if (!isHeader) this.pendingBytes += bytes.length;
+      return;
+    }
+    const ok = this.upstream!.write(bytes);
+    if (!ok && !this.pausedClientForUpstream) {
+      // The server reads slower than the client writes: stop reading the WebSocket until 'drain'.
+      this.pausedClientForUpstream = true;
+      this.ws.pause();
+    }
+  }
+
+  private sendFooterUpstream(): void {
+    if (this.footerSentUpstream || !this.upstreamConnected || this.upstreamClosed) return;
+    this.footerSentUpstream = true;
+    this.upstream!.write(STREAM_FOOTER);
+  }
+
+  // ---------------------------------------------------------------- upstream connection
+
+  private connect(): void {
+    // Read no more client data than the bounded queue holds until the server is reachable.
+    this.ws.pause();
+    const socket = connectUpstream(this.config.upstream, this.config.connectTimeoutMs, (outcome) => this.onConnectOutcome(outcome));
+    this.upstream = socket;
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.upstreamConnected) this.onUpstreamEnd(`${err.code ?? 'error'}: ${err.message}`);
+    });
+    socket.on('close', () => {
+      this.upstreamClosed = true;
+      if (this.upstreamConnected) this.onUpstreamEnd('server closed the TCP connection');
+      this.maybeClosed();
+    });
+    socket.on('end', () => {
+      if (this.upstreamConnected) this.onUpstreamEnd('server ended the TCP connection');
+    });
+    socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
+    socket.on('drain', () => {
+      if (this.pausedClientForUpstream && !this.finished) {
+        this.pausedClientForUpstream = false;
+        this.ws.resume();
+      }
+    });
+  }
+
+  private onConnectOutcome(outcome: ConnectOutcome): void {
+    if (this.finished) return;
+    if (!outcome.ok) {
+      this.fail('UPSTREAM_CONNECT_FAILED', `cannot reach the XMPP server: ${outcome.message}`);
+      return;
+    }
+    this.upstreamConnected = true;
+    if (this.state === 'connecting') this.state = 'open';
+    this.log.debug({ event: 'upstream_connected' }, 'upstream connected');
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (const bytes of pending) this.sendUpstream(bytes);
+    if (this.endReason === 'CLIENT_CLOSED') this.sendFooterUpstream();
+    if (!this.pausedClientForUpstream) this.ws.resume();
+  }
+
+  // ---------------------------------------------------------------- server → client
+
+  private onServerData(chunk: Buffer): void {
+    if (this.finished) return;
+    const { tokens, error } = this.serverTokenizer.feed(chunk);
+    for (const token of tokens) {
+      if (this.finished) return;
+      this.onServerToken(token);
+    }
+    if (error !== null && !this.finished) this.failUpstreamXml(error.condition, error.text);
+  }
+
+  private onServerToken(token: Token): void {
+    switch (token.kind) {
+      case 'stream-open': {
+        const scope = namespaceScope(token);
+        const colon = token.name.indexOf(':');
+        const prefix = colon < 0 ? '' : token.name.slice(0, colon);
+        if (token.name.slice(colon + 1) !== 'stream' || scope.get(prefix) !== NS_STREAMS) {
+          this.failUpstreamXml('invalid-namespace', `server stream header <${token.name}> is not in ${NS_STREAMS}`);
+          return;
+        }
+        this.scope = scope;
+        this.sendToClient(openFromStreamHeader(token));
+        this.openSentToClient = true;
+        return;
+      }
+      case 'stream-close':
+        // The server ended its stream (RFC 6120 §4.4): end ours the same way.
+        this.finish(this.endReason ?? 'UPSTREAM_CLOSED', 'server closed the stream');
+        return;
+      case 'element':
+        this.onServerElement(token);
+        return;
+    }
+  }
+
+  private onServerElement(el: ElementToken): void {
+    const scope = this.scope;
+    if (scope === null) {
+      this.failUpstreamXml('not-well-formed', 'element before the stream header');
+      return;
+    }
+    const isStreamNs = (local: string): boolean => {
+      const colon = el.name.indexOf(':');
+      const prefix = colon < 0 ? '' : el.name.slice(0, colon);
+      const localName = colon < 0 ? el.name : el.name.slice(colon + 1);
+      const ns = getAttr(el.attrs, prefix === '' ? 'xmlns' : `xmlns:${prefix}`) ?? scope.get(prefix);
+      return localName === local && ns === NS_STREAMS;
+    };
+    let element = el;
+    if (el.name.endsWith('features') && isStreamNs('features')) {
+      const rewrite = rewriteFeatures(el);
+      if (rewrite.kind === 'starttls-required') {
+        this.log.error(
+          { event: 'upstream_requires_starttls', upstream: `${this.config.upstream.host}:${this.config.upstream.port}` },
+          'the XMPP server requires STARTTLS, which this gateway does not speak upstream yet: allow plaintext c2s from the gateway (Prosody: c2s_require_encryption = false; ejabberd: starttls_required: false on the gateway-facing listener) or put the gateway on the same host/network',
+        );
+        this.fail('UPSTREAM_REQUIRES_TLS', 'the XMPP server requires STARTTLS on its c2s port, which this gateway does not support upstream');
+        return;
+      }
+      if (rewrite.kind === 'rewritten') element = { ...el, bytes: rewrite.bytes };
+    } else if (el.name.endsWith('error') && isStreamNs('error')) {
+      this.endReason = 'UPSTREAM_STREAM_ERROR';
+      this.log.info({ event: 'upstream_stream_error' }, 'server sent a stream error');
+    }
+    const standalone = toStandaloneElement(element, scope);
+    if (standalone === null) {
+      this.failUpstreamXml('not-well-formed', `server element <${el.name}> uses an undeclared namespace prefix`);
+      return;
+    }
+    this.sendToClient(standalone);
+  }
+
+  private sendToClient(data: Buffer | string): void {
+    if (this.wsClosed || this.ws.readyState !== this.ws.OPEN) return;
+    this.bytesToClient += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    this.ws.send(data, TEXT);
+    if (!this.pausedUpstreamForClient && this.upstream !== null && this.ws.bufferedAmount > this.config.wsHighWaterMark) {
+      // The client reads slower than the server writes: stop reading TCP until the WebSocket drains.
+      this.pausedUpstreamForClient = true;
+      this.upstream.pause();
+    }
+  }
+
+  private onClientDrain(): void {
+    if (this.pausedUpstreamForClient && !this.finished && this.ws.bufferedAmount <= this.config.wsHighWaterMark / 2) {
+      this.pausedUpstreamForClient = false;
+      this.upstream?.resume();
+    }
+  }
+
+  private onUpstreamEnd(detail: string): void {
+    if (this.finished) return;
+    if (!this.openSentToClient) {
+      this.fail('UPSTREAM_CONNECT_FAILED', `${detail} before sending a stream header`);
+      return;
+    }
+    this.finish(this.endReason ?? 'UPSTREAM_CLOSED', detail);
+  }
+
+  /** The server's XML cannot be relayed: tell the server precisely, the client generically. */
+  private failUpstreamXml(condition: StreamErrorCondition, text: string): void {
+    if (this.upstreamConnected && !this.upstreamClosed && !this.footerSentUpstream) {
+      this.upstream!.write(streamErrorXml(condition, text, false));
+    }
+    this.fail('UPSTREAM_BAD_XML', `server sent XML the gateway cannot relay (${condition}): ${text}`);
+  }
+
+  // ---------------------------------------------------------------- client WebSocket events
+
+  private onClientError(err: Error & { code?: string }): void {
+    // ws has already started closing with the RFC 6455 code; record why and drop upstream accordingly.
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.fail('CLIENT_MESSAGE_TOO_BIG', err.message);
+    else if (err.code === 'WS_ERR_INVALID_UTF8') this.fail('CLIENT_BAD_UTF8', err.message);
+    else this.fail('CLIENT_WS_PROTOCOL', `${err.code ?? 'error'}: ${err.message}`);
+  }
+
+  private onClientClose(code: number): void {
+    this.wsClosed = true;
+    if (!this.finished) {
+      // No <close/> came first: a lost connection, not a logout (RFC 7395 §3.6).
+      this.fail(this.endReason === 'CLIENT_CLOSED' ? 'CLIENT_CLOSED' : 'CLIENT_GONE', `WebSocket closed with code ${code} without <close/>`);
+    }
+    this.maybeClosed();
+  }
+
+  /** Called by the ping sweep every --ping-interval. */
+  heartbeat(): void {
+    if (this.finished) return;
+    if (!this.alive) {
+      this.fail('PING_TIMEOUT', `no pong within ${this.config.pingIntervalMs} ms`);
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  /** Ends the session with a system-shutdown stream error (or a see-other-uri close). */
+  shutdown(text = 'gateway shutting down'): void {
+    this.fail('SHUTDOWN', text);
+  }
+
+  // ---------------------------------------------------------------- teardown
+
+  /** Ends the session with a failure from the table; idempotent. */
+  fail(code: FailureCode, text: string): void {
+    this.finish(code, text);
+  }
+
+  /**
+   * The single teardown path. In order: the client gets `<open/>` if it has none yet, the stream error
+   * if the row has one, `<close/>`, and the WebSocket close code; the server gets `</stream:stream>`
+   * (and a FIN) when the row says the stream ends cleanly, or a destroyed socket so XEP-0198 can
+   * resume. Timers are cleared; later events are ignored.
+   */
+  finish(code: FailureCode, text: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const failure = new SessionFailure(code, text).failure;
+    const prevState = this.state;
+    this.state = 'closed';
+    if (this.openTimer) clearTimeout(this.openTimer);
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.openTimer = this.closeTimer = null;
+    this.pending = [];
+
+    // Client side.
+    const wsOpen = !this.wsClosed && this.ws.readyState === this.ws.OPEN;
+    if (wsOpen) {
+      if (failure.wsCloseCode === WS_CLOSE.ABNORMAL) {
+        this.ws.terminate();
+      } else if (failure.condition === null && failure.wsCloseCode !== WS_CLOSE.NORMAL) {
+        this.ws.close(failure.wsCloseCode, text.slice(0, 120));
+      } else {
+        if (failure.condition !== null) {
+          // RFC 6120 §4.9.1.2: a stream error needs an open stream, so open one if the server never did.
+          if (!this.openSentToClient) this.ws.send(openElement(this.generatedOpenAttrs()), TEXT);
+          this.ws.send(streamErrorXml(failure.condition, text), TEXT);
+        }
+        if (prevState !== 'awaiting_open' || failure.condition !== null) this.ws.send(closeElement(), TEXT);
+        this.ws.close(failure.wsCloseCode);
+      }
+    }
+
+    // Server side.
+    const up = this.upstream;
+    if (up !== null && !this.upstreamClosed) {
+      if (failure.closeUpstreamStream && this.upstreamConnected) {
+        this.sendFooterUpstream();
+        up.end();
+        // Last resort if the server never closes its side.
+        const timer = setTimeout(() => up.destroy(), Math.max(this.config.closeTimeoutMs, 1000));
+        up.once('close', () => clearTimeout(timer));
+      } else {
+        up.destroy();
+      }
+      up.resume(); // drain whatever the server still sends so 'end'/'close' can arrive
+    }
+
+    const durationMs = Date.now() - this.startedAt;
+    const fields = {
+      event: 'session_closed', reason: failure.event, condition: failure.condition, origin: failure.origin,
+      ws_close_code: failure.wsCloseCode, duration_s: durationMs / 1000, bytes_in: this.bytesFromClient, bytes_out: this.bytesToClient,
+    };
+    if (failure.condition !== null && failure.origin !== 'server' && code !== 'SHUTDOWN') this.log.info({ ...fields, text }, 'session closed with stream error');
+    else this.log.info(fields, 'session closed');
+    this.maybeClosed();
+  }
+
+  /** `<open/>` attributes when the gateway must open the stream itself: as if from the requested domain. */
+  private generatedOpenAttrs(): Attribute[] {
+    const to = getAttr(this.openAttrs, 'to');
+    const attrs: Attribute[] = [{ name: 'version', value: '1.0' }];
+    if (to !== undefined) attrs.push({ name: 'from', value: to });
+    return attrs;
+  }
+
+  private closedNotified = false;
+  private maybeClosed(): void {
+    if (!this.finished || this.closedNotified) return;
+    const upstreamDone = this.upstream === null || this.upstreamClosed;
+    if (this.wsClosed && upstreamDone) {
+      this.closedNotified = true;
+      this.onClosed(this);
+    }
+  }
+
+  /** Last resort (forced shutdown): drop both connections now, without any goodbye. */
+  destroy(): void {
+    this.finish('SHUTDOWN', 'forced shutdown');
+    this.ws.terminate();
+    this.upstream?.destroy();
+  }
+
+  /** For tests: is anything still open? */
+  get isFinished(): boolean {
+    return this.finished;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Dialing the XMPP server's c2s port (RFC 6120 §3). Plain TCP in this version; the caller gets the
+ * socket at once and learns the outcome from the callback, so it can tear the attempt down at any time.
+ */
+import * as net from 'node:net';
+import type { HostPort } from '../config';
+
+export type ConnectOutcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: 'refused' | 'timeout' | 'error'; readonly message: string };
+
+/**
+ * Starts a TCP connection with a deadline. `done` is called exactly once, unless the caller destroys
+ * the socket first (then never): the caller owns the socket from the start.
+ */
+export function connectUpstream(target: HostPort, timeoutMs: number, done: (outcome: ConnectOutcome) => void): net.Socket {
+  const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+  let settled = false;
+  const settle = (outcome: ConnectOutcome): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.removeListener('connect', onConnect);
+    socket.removeListener('error', onError);
+    socket.removeListener('close', onClose);
+    done(outcome);
+  };
+  const onConnect = (): void => settle({ ok: true });
+  const onError = (err: NodeJS.ErrnoException): void => {
+    const reason = err.code === 'ECONNREFUSED' ? 'refused' : 'error';
+    settle({ ok: false, reason, message: `${err.code ?? 'error'} connecting to ${target.host}:${target.port}` });
+  };
+  // Destroyed by the caller before connecting: nobody is waiting for the outcome any more.
+  const onClose = (): void => {
+    settled = true;
+    clearTimeout(timer);
+  };
+  const timer = setTimeout(() => {
+    settle({ ok: false, reason: 'timeout', message: `no TCP connection to ${target.host}:${target.port} within ${timeoutMs} ms` });
+  }, timeoutMs);
+  socket.once('connect', onConnect);
+  socket.once('error', onError);
+  socket.once('close', onClose);
+  return socket;
+}

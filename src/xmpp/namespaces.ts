@@ -1,0 +1,16 @@
+/** XML namespaces the gateway reads or writes. */
+
+/** RFC 7395 §3.3.1: the framing namespace of `<open/>` and `<close/>`. */
+export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
+/** RFC 6120 §4.8.1: the `stream:` prefix of the classic stream. */
+export const NS_STREAMS = 'http://etherx.jabber.org/streams';
+/** RFC 6120 §4.8.2: the content namespace of client-to-server streams. */
+export const NS_CLIENT = 'jabber:client';
+/** RFC 6120 §4.9.3: the namespace of stream error conditions. */
+export const NS_XMPP_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
+/** RFC 6120 §5.4.1: STARTTLS negotiation. */
+export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+/** The `xml:` prefix is bound by definition (Namespaces in XML 1.0 §3). */
+export const NS_XML = 'http://www.w3.org/XML/1998/namespace';
+/** RFC 7395 §3.1: the WebSocket subprotocol name. */
+export const WS_SUBPROTOCOL = 'xmpp';
