@@ -65,12 +65,16 @@ export class ProsodyNotInstalledError extends Error {
 const READY_TIMEOUT_MS = 15_000;
 const PROBE_INTERVAL_MS = 100;
 const PROBE_TIMEOUT_MS = 1_000;
-const PRCTL_TIMEOUT_MS = 15_000;
+const PROSODYCTL_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 5_000;
 const KILL_WAIT_MS = 2_000;
 const OUTPUT_TAIL_BYTES = 8 * 1024;
 const LOG_TAIL_LINES = 40;
 const WEBSOCKET_PATH = '/xmpp-websocket';
+/** portmanager's message when a listener cannot bind (Prosody 0.12 core/portmanager.lua). */
+const PORT_IN_USE = /Failed to open server port (\d+) on [^,\s]+/;
+/** How often to pick fresh ports when one we picked was taken before Prosody could bind it. */
+const PORT_ATTEMPTS = 3;
 
 /**
  * Path of the `prosody` executable, or null. Besides PATH it looks in the usual system dirs,
@@ -95,42 +99,79 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
     const password = a.password ?? randomBytes(12).toString('base64url');
     return { username: a.username, password, jid: `${a.username}@${domain}` };
   });
-  const [c2sPort, httpPort] = await resolvePorts(opts.c2sPort, opts.httpPort);
-  const runAs = prosodyIdentity();
+  const launch: Omit<LaunchParams, 'c2sPort' | 'httpPort'> = {
+    prosodyBin,
+    prosodyctlBin,
+    domain,
+    accounts,
+    runAs: prosodyIdentity(),
+    logLevel: opts.logLevel ?? 'info',
+    requireEncryption: opts.requireEncryption ?? false,
+    extraConfig: opts.extraConfig ?? '',
+  };
 
+  // A port we picked can be taken by someone else before Prosody binds it; then pick again.
+  // A port the caller chose is the caller's business, so that fails at once.
+  const callerPorts = [opts.c2sPort, opts.httpPort];
+  for (let attempt = 1; ; attempt++) {
+    const [c2sPort, httpPort] = await resolvePorts(opts.c2sPort, opts.httpPort);
+    try {
+      return await launchOnce({ ...launch, c2sPort, httpPort });
+    } catch (err) {
+      const retry = err instanceof PortInUseError && !callerPorts.includes(err.port) && attempt < PORT_ATTEMPTS;
+      if (!retry) throw err;
+    }
+  }
+}
+
+interface LaunchParams {
+  prosodyBin: string;
+  prosodyctlBin: string;
+  domain: string;
+  accounts: ProsodyInstance['accounts'];
+  runAs: Identity | undefined;
+  c2sPort: number;
+  httpPort: number;
+  logLevel: string;
+  requireEncryption: boolean;
+  extraConfig: string;
+}
+
+/** Prosody started but could not bind one of its ports. */
+class PortInUseError extends Error {
+  override name = 'PortInUseError';
+  constructor(
+    readonly port: number,
+    logLine: string,
+  ) {
+    super(logLine);
+  }
+}
+
+/** One temp dir, one config, one Prosody; everything is cleaned up again if it does not come up. */
+async function launchOnce(p: LaunchParams): Promise<ProsodyInstance> {
+  const { domain, c2sPort, httpPort, runAs } = p;
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'xmppgw-prosody-'));
   const logFile = path.join(dir, 'prosody.log');
   const configFile = path.join(dir, 'prosody.cfg.lua');
-  let child: ChildProcess | undefined;
+  let child: ChildProcess;
   try {
     await fsp.mkdir(path.join(dir, 'data'));
     // Empty on purpose: no TLS is offered, but certmanager indexes this dir at start and logs an
     // error if it is missing.
     await fsp.mkdir(path.join(dir, 'certs'));
-    await fsp.writeFile(
-      configFile,
-      renderConfig({
-        dir,
-        domain,
-        c2sPort,
-        httpPort,
-        logFile,
-        logLevel: opts.logLevel ?? 'info',
-        requireEncryption: opts.requireEncryption ?? false,
-        extraConfig: opts.extraConfig ?? '',
-      }),
-    );
+    await fsp.writeFile(configFile, renderConfig({ ...p, dir, logFile }));
     if (runAs) {
-      for (const p of [dir, path.join(dir, 'data'), path.join(dir, 'certs'), configFile]) await fsp.chown(p, runAs.uid, runAs.gid);
+      for (const file of [dir, path.join(dir, 'data'), path.join(dir, 'certs'), configFile]) {
+        await fsp.chown(file, runAs.uid, runAs.gid);
+      }
     }
-
     // Registered before start: prosodyctl 0.12 writes the account files itself and needs no
     // running server, and the server then never races a half-written account.
-    for (const account of accounts) {
-      await registerAccount(prosodyctlBin, configFile, account, domain, dir, runAs);
+    for (const account of p.accounts) {
+      await registerAccount(p.prosodyctlBin, configFile, account, domain, dir, runAs);
     }
-
-    child = spawnProsody(prosodyBin, configFile, dir, runAs);
+    child = spawnProsody(p.prosodyBin, configFile, dir, runAs);
   } catch (err) {
     await fsp.rm(dir, { recursive: true, force: true });
     throw err;
@@ -146,7 +187,12 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
   // 'exit' never fires; the parent-death signal set in spawnProsody covers that case.)
   const onProcessExit = (): void => {
     if (isRunning()) proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      // Prosody may still be writing for the instant until SIGKILL lands.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // leaving a temp dir behind beats throwing from an 'exit' listener
+    }
   };
   process.on('exit', onProcessExit);
 
@@ -167,17 +213,20 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
   };
 
   try {
-    await waitUntilReady({ domain, c2sPort, httpPort, isRunning });
+    await waitUntilReady({ domain, c2sPort, httpPort, logFile, isRunning });
   } catch (err) {
     // Read the log before stop() deletes it: the tail is usually the whole diagnosis.
     const logTail = await readTail(logFile);
+    const status = isRunning()
+      ? 'still running'
+      : `exit code ${String(proc.exitCode)}, signal ${String(proc.signalCode)}`;
     await stop();
     const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(
-      `Prosody did not start (${reason}; exit code ${String(proc.exitCode)}, signal ${String(proc.signalCode)}).\n` +
-        `--- last lines of ${logFile} ---\n${logTail || '(empty)'}\n` +
-        `--- prosody stdout/stderr ---\n${output() || '(empty)'}`,
-    );
+    const message =
+      `Prosody did not start (${reason}; ${status}).\n` +
+      `--- last lines of ${logFile} ---\n${logTail || '(empty)'}\n` +
+      `--- prosody stdout/stderr ---\n${output() || '(empty)'}`;
+    throw err instanceof PortInUseError ? new PortInUseError(err.port, message) : new Error(message);
   }
 
   return {
@@ -185,7 +234,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
     c2sPort,
     httpPort,
     websocketUrl: `ws://127.0.0.1:${httpPort}${WEBSOCKET_PATH}`,
-    accounts,
+    accounts: p.accounts,
     dir,
     logFile,
     stop,
@@ -242,8 +291,8 @@ allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
 
--- The WebSocket endpoint is plain ws:// on loopback; without this Prosody treats it as
--- unencrypted and, with c2s_require_encryption, would refuse to authenticate.
+-- The reference endpoint is plain ws:// on loopback; treat it like the wss:// a browser would
+-- use, so requireEncryption does not lock WebSocket clients out as well.
 consider_websocket_secure = true
 
 modules_enabled = {
@@ -319,12 +368,17 @@ function registerAccount(
     execFile(
       prosodyctlBin,
       args,
-      { cwd: dir, env: childEnv(dir), timeout: PRCTL_TIMEOUT_MS, ...(runAs ?? {}) },
+      { cwd: dir, env: childEnv(dir), timeout: PROSODYCTL_TIMEOUT_MS, ...(runAs ?? {}) },
       (err, stdout, stderr) => {
         if (!err) return resolve();
         reject(
           new Error(
-            `prosodyctl register ${account.username} ${domain} failed: ${err.message}\n${stdout}${stderr}`.trim(),
+            // prosodyctl pads its messages with blank lines and asterisks; keep the words.
+            `prosodyctl register ${account.username} ${domain} failed: ${err.message}\n${stdout}${stderr}`
+              .split(account.password)
+              .join('<password>')
+              .replace(/\n\s*(\*+\s*)?\n/g, '\n')
+              .trim(),
           ),
         );
       },
@@ -337,7 +391,7 @@ function spawnProsody(prosodyBin: string, configFile: string, dir: string, runAs
   // setpriv (util-linux, everywhere runuser is) sets PR_SET_PDEATHSIG and execs Prosody, so the
   // kernel kills Prosody if our process dies without running any JS: SIGKILL, OOM, a jest worker
   // torn down. It survives the exec because Prosody's interpreter is not set-uid.
-  const setpriv = findExecutable('setpriv', []);
+  const setpriv = findSetprivWithPdeathsig();
   const [command, args] = setpriv
     ? [setpriv, ['--pdeathsig', 'KILL', '--', prosodyBin, ...prosodyArgs]]
     : [prosodyBin, prosodyArgs];
@@ -347,6 +401,17 @@ function spawnProsody(prosodyBin: string, configFile: string, dir: string, runAs
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(runAs ?? {}),
   });
+}
+
+/** `setpriv` if it is there and new enough to know `--pdeathsig` (util-linux >= 2.33). */
+function findSetprivWithPdeathsig(): string | null {
+  const setpriv = findExecutable('setpriv', []);
+  if (!setpriv) return null;
+  try {
+    return execFileSync(setpriv, ['--help'], { encoding: 'utf8' }).includes('--pdeathsig') ? setpriv : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -432,6 +497,7 @@ async function waitUntilReady(p: {
   domain: string;
   c2sPort: number;
   httpPort: number;
+  logFile: string;
   isRunning: () => boolean;
 }): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -439,6 +505,10 @@ async function waitUntilReady(p: {
   for (const probe of [() => probeC2s(p.c2sPort, p.domain), () => probeHttp(p.httpPort)]) {
     for (;;) {
       if (!p.isRunning()) throw new Error('prosody exited during start-up');
+      // Prosody logs a port it cannot bind and carries on without it; waiting would only run
+      // into the deadline (or, worse, probe whoever holds the port).
+      const inUse = PORT_IN_USE.exec(await fsp.readFile(p.logFile, 'utf8').catch(() => ''));
+      if (inUse) throw new PortInUseError(Number(inUse[1]), inUse[0]);
       try {
         await probe();
         break;

@@ -1,0 +1,98 @@
+/**
+ * The reference run: the three client drivers (tests/clients/scenario.md) against Prosody's OWN
+ * RFC 7395 endpoint, mod_websocket, with no gateway in between. It proves the drivers and the
+ * private Prosody are sound, so that when the same drivers fail through the gateway, the gateway
+ * is to blame.
+ */
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { describeDriverResult, runDriver, type DriverArgs, type DriverName } from '../helpers/run-driver';
+
+const DRIVERS: DriverName[] = ['stanza', 'strophe', 'xmppjs'];
+const BODY_A_TO_B = 'héllo 🌍 <&> "quotes"';
+const BODY_B_TO_A = 'réponse ✓ 🌎 \'apos\' <&> "q"';
+
+/** PIDs whose command line mentions `needle` (Prosody runs as `lua5.4 /usr/bin/prosody --config <dir>/…`). */
+function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return pids;
+}
+
+describe("client libraries against Prosody's own mod_websocket", () => {
+  let prosody: ProsodyInstance;
+  let args: DriverArgs;
+
+  beforeAll(async () => {
+    prosody = await startProsody();
+    args = {
+      url: prosody.websocketUrl,
+      domain: prosody.domain,
+      accounts: prosody.accounts,
+      mechanism: 'PLAIN',
+    };
+  });
+
+  afterAll(async () => {
+    await prosody?.stop();
+  });
+
+  // One server for all three, in order: the first driver meets fresh accounts, the later ones an
+  // existing mutual subscription, so both paths of the scenario stay exercised.
+  it.each(DRIVERS)('%s: login with PLAIN, presence, roster, messages, close', async (name) => {
+    const result = await runDriver(name, args);
+    if (!result.ok) throw new Error(describeDriverResult(result));
+
+    const [alice, bob] = prosody.accounts;
+    const report = result.report!;
+    expect(report.library).toBe(name);
+    expect(report.mechanismsUsed).toEqual(['PLAIN', 'PLAIN']);
+    expect(report.loggedIn).toHaveLength(2);
+    expect(report.loggedIn![0]!.startsWith(`${alice!.jid}/`)).toBe(true);
+    expect(report.loggedIn![1]!.startsWith(`${bob!.jid}/`)).toBe(true);
+    expect(report.roster).toContainEqual(expect.objectContaining({ jid: bob!.jid, subscription: 'both' }));
+    expect(report.messages?.aToB).toMatchObject({ body: BODY_A_TO_B, received: 1 });
+    expect(report.messages?.bToA).toMatchObject({ body: BODY_B_TO_A, received: 1 });
+    expect(report.closed).toHaveLength(2);
+    for (const closed of report.closed!) {
+      expect(closed.closeSent).toBe(true);
+      // Strophe closes the WebSocket right after its own <close/>, and Prosody then sometimes
+      // drops the connection without answering; the other two wait for the answer (RFC 7395 §3.6).
+      if (name !== 'strophe') expect(closed.closeReceived).toBe(true);
+    }
+  });
+
+  it('stanza: SCRAM-SHA-1 when asked for it', async () => {
+    const result = await runDriver('stanza', { ...args, mechanism: 'SCRAM-SHA-1' });
+    if (!result.ok) throw new Error(describeDriverResult(result));
+    expect(result.report!.mechanismsUsed).toEqual(['SCRAM-SHA-1', 'SCRAM-SHA-1']);
+  });
+
+  it('a wrong password fails at login, with a report', async () => {
+    const [alice, bob] = prosody.accounts;
+    const result = await runDriver('stanza', {
+      ...args,
+      accounts: [{ ...alice!, password: 'not-the-password' }, bob!],
+      timeoutMs: 5_000,
+    });
+    expect(result.ok).toBe(false);
+    expect(result.exitCode).toBe(1);
+    expect(result.report).toMatchObject({ ok: false, library: 'stanza', stage: 'login' });
+  });
+
+  it('stop() is idempotent, leaves no Prosody process and removes its directory', async () => {
+    const { dir } = prosody;
+    expect(processesMentioning(dir).length).toBeGreaterThan(0);
+    await Promise.all([prosody.stop(), prosody.stop()]);
+    await prosody.stop();
+    expect(processesMentioning(dir)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
