@@ -14,9 +14,10 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
-      // Each integration file starts its own servers; keep them from competing for 2 cores.
-      maxWorkers: 1,
     },
   ],
+  // Integration files start their own servers (Prosody, the gateway) on random ports; two at a
+  // time fit the 2-core machines.
+  maxWorkers: 2,
   testTimeout: 60000,
 };

@@ -221,6 +221,7 @@ export class Session {
       // The server reads slower than the client writes: stop reading the WebSocket until 'drain'.
       this.pausedClientForUpstream = true;
       this.ws.pause();
+      this.log.debug({ event: 'backpressure_pause', side: 'ws' }, 'server is slow: pausing WebSocket reads');
     }
   }
 
@@ -253,6 +254,7 @@ export class Session {
       if (this.pausedClientForUpstream && !this.finished) {
         this.pausedClientForUpstream = false;
         this.ws.resume();
+        this.log.debug({ event: 'backpressure_resume', side: 'ws' }, 'server caught up: resuming WebSocket reads');
       }
     });
   }
@@ -356,6 +358,7 @@ export class Session {
       // The client reads slower than the server writes: stop reading TCP until the WebSocket drains.
       this.pausedUpstreamForClient = true;
       this.upstream.pause();
+      this.log.debug({ event: 'backpressure_pause', side: 'tcp' }, 'client is slow: pausing server reads');
     }
   }
 
@@ -363,6 +366,7 @@ export class Session {
     if (this.pausedUpstreamForClient && !this.finished && this.ws.bufferedAmount <= this.config.wsHighWaterMark / 2) {
       this.pausedUpstreamForClient = false;
       this.upstream?.resume();
+      this.log.debug({ event: 'backpressure_resume', side: 'tcp' }, 'client caught up: resuming server reads');
     }
   }
 

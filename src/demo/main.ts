@@ -1,0 +1,94 @@
+/**
+ * `npm run demo`: a private Prosody on 127.0.0.1 with two demo accounts, and the gateway in front
+ * of it. Gateway flags are accepted after `--` (e.g. `npm run demo -- --listen 127.0.0.1:5281`);
+ * the upstream is always the private Prosody. Ctrl-C stops both and removes the temporary files.
+ */
+import { ConfigError, parseCli } from '../config';
+import { Gateway } from '../gateway';
+import { createLogger } from '../logger';
+import { ProsodyNotInstalledError, startProsody, type ProsodyInstance } from './prosody';
+
+const ACCOUNTS = [
+  { username: 'alice', password: 'alice-demo-password' },
+  { username: 'bob', password: 'bob-demo-password' },
+];
+
+async function demo(): Promise<void> {
+  let cli;
+  try {
+    cli = parseCli(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`demo: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (cli.kind !== 'run') {
+    process.stdout.write('Usage: npm run demo [-- gateway options]; see `node bin/xmpp-ws-gateway.js --help`\n');
+    return;
+  }
+
+  let prosody: ProsodyInstance;
+  try {
+    prosody = await startProsody({ accounts: ACCOUNTS });
+  } catch (err) {
+    if (err instanceof ProsodyNotInstalledError) {
+      process.stderr.write(`demo: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+
+  const config = { ...cli.config, upstream: { host: '127.0.0.1', port: prosody.c2sPort } };
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const gateway = new Gateway({ config, log });
+  let address;
+  try {
+    address = await gateway.listen();
+  } catch (err) {
+    await prosody.stop();
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`demo: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code ?? e.message}); pick another with: npm run demo -- --listen 127.0.0.1:5281\n`);
+    process.exit(1);
+  }
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `ws://${host}:${address.port}${config.path}`;
+  const [alice, bob] = prosody.accounts;
+  process.stdout.write(
+    [
+      '',
+      'xmpp-ws-gateway demo is running.',
+      '',
+      `  WebSocket URL:  ${url}   (subprotocol "xmpp", RFC 7395)`,
+      `  XMPP server:    private Prosody on 127.0.0.1:${prosody.c2sPort} (domain "${prosody.domain}", files in ${prosody.dir})`,
+      `  Accounts:       ${alice!.jid} / ${alice!.password}`,
+      `                  ${bob!.jid} / ${bob!.password}`,
+      '',
+      '  Try it (another terminal, same checkout):',
+      `    node dist/demo/try-client.js ${url} ${alice!.jid} ${alice!.password}`,
+      '  Or point Converse.js at it: converse.initialize({ websocket_url: "' + url + '", jid: "' + alice!.jid + '" })',
+      '',
+      '  Ctrl-C stops the gateway and Prosody and removes the temporary files.',
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\nStopping…\n');
+    await gateway.close(2000);
+    await prosody.stop();
+    process.stdout.write('Stopped; temporary files removed.\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+demo().catch((err: Error) => {
+  process.stderr.write(`demo: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
