@@ -445,7 +445,9 @@ export class Session {
     this.openTimer = this.closeTimer = null;
     this.pending = [];
 
-    // Client side.
+    // Client side. Reads may be paused (connecting, backpressure): resume them, or the client's half
+    // of the close handshake would never be read and ws would wait its 30 s close timer.
+    if (this.ws.isPaused) this.ws.resume();
     const wsOpen = !this.wsClosed && this.ws.readyState === this.ws.OPEN;
     if (wsOpen) {
       if (failure.wsCloseCode === WS_CLOSE.ABNORMAL) {
