@@ -166,3 +166,31 @@ export function describeDriverResult(result: DriverResult): string {
     `stderr:\n${result.stderr.trim() || '(empty)'}`,
   ].join('\n');
 }
+
+/** The bodies every driver sends (tests/clients/scenario.md): multi-byte text and XML specials. */
+export const BODY_A_TO_B = 'héllo 🌍 <&> "quotes"';
+export const BODY_B_TO_A = 'réponse ✓ 🌎 \'apos\' <&> "q"';
+
+/**
+ * What a passing scenario report must show, whichever endpoint the driver talked to: both users
+ * logged in with PLAIN, a mutual subscription in the roster, each message received exactly once and
+ * intact, and both streams closed with `<close/>`.
+ */
+export function expectScenarioPassed(name: DriverName, report: DriverReport, accounts: readonly DriverAccount[]): void {
+  const [alice, bob] = accounts;
+  expect(report.library).toBe(name);
+  expect(report.mechanismsUsed).toEqual(['PLAIN', 'PLAIN']);
+  expect(report.loggedIn).toHaveLength(2);
+  expect(report.loggedIn![0]!.startsWith(`${alice!.jid}/`)).toBe(true);
+  expect(report.loggedIn![1]!.startsWith(`${bob!.jid}/`)).toBe(true);
+  expect(report.roster).toContainEqual(expect.objectContaining({ jid: bob!.jid, subscription: 'both' }));
+  expect(report.messages?.aToB).toMatchObject({ body: BODY_A_TO_B, received: 1 });
+  expect(report.messages?.bToA).toMatchObject({ body: BODY_B_TO_A, received: 1 });
+  expect(report.closed).toHaveLength(2);
+  for (const closed of report.closed!) {
+    expect(closed.closeSent).toBe(true);
+    // Strophe closes the WebSocket right after its own <close/> without waiting for the answer
+    // (RFC 7395 §3.6 says it should); the other two libraries wait for it.
+    if (name !== 'strophe') expect(closed.closeReceived).toBe(true);
+  }
+}

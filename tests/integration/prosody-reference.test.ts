@@ -6,11 +6,9 @@
  */
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
-import { describeDriverResult, runDriver, type DriverArgs, type DriverName } from '../helpers/run-driver';
+import { describeDriverResult, expectScenarioPassed, runDriver, type DriverArgs, type DriverName } from '../helpers/run-driver';
 
 const DRIVERS: DriverName[] = ['stanza', 'strophe', 'xmppjs'];
-const BODY_A_TO_B = 'héllo 🌍 <&> "quotes"';
-const BODY_B_TO_A = 'réponse ✓ 🌎 \'apos\' <&> "q"';
 
 /** PIDs whose command line mentions `needle` (Prosody runs as `lua5.4 /usr/bin/prosody --config <dir>/…`). */
 function processesMentioning(needle: string): number[] {
@@ -50,23 +48,7 @@ describe("client libraries against Prosody's own mod_websocket", () => {
     const result = await runDriver(name, args);
     if (!result.ok) throw new Error(describeDriverResult(result));
 
-    const [alice, bob] = prosody.accounts;
-    const report = result.report!;
-    expect(report.library).toBe(name);
-    expect(report.mechanismsUsed).toEqual(['PLAIN', 'PLAIN']);
-    expect(report.loggedIn).toHaveLength(2);
-    expect(report.loggedIn![0]!.startsWith(`${alice!.jid}/`)).toBe(true);
-    expect(report.loggedIn![1]!.startsWith(`${bob!.jid}/`)).toBe(true);
-    expect(report.roster).toContainEqual(expect.objectContaining({ jid: bob!.jid, subscription: 'both' }));
-    expect(report.messages?.aToB).toMatchObject({ body: BODY_A_TO_B, received: 1 });
-    expect(report.messages?.bToA).toMatchObject({ body: BODY_B_TO_A, received: 1 });
-    expect(report.closed).toHaveLength(2);
-    for (const closed of report.closed!) {
-      expect(closed.closeSent).toBe(true);
-      // Strophe closes the WebSocket right after its own <close/>, and Prosody then sometimes
-      // drops the connection without answering; the other two wait for the answer (RFC 7395 §3.6).
-      if (name !== 'strophe') expect(closed.closeReceived).toBe(true);
-    }
+    expectScenarioPassed(name, result.report!, prosody.accounts);
   });
 
   it('stanza: SCRAM-SHA-1 when asked for it', async () => {

@@ -1,0 +1,57 @@
+/**
+ * The point of the project: real XMPP client libraries log in to a real Prosody 0.12 through the
+ * gateway (SASL PLAIN, stream restart, bind, roster, presence, messages, close), with the same
+ * scenario that tests/integration/prosody-reference.test.ts runs against Prosody's own endpoint.
+ */
+import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startGateway, type RunningGateway } from '../helpers/gateway';
+import { describeDriverResult, expectScenarioPassed, runDriver, type DriverName } from '../helpers/run-driver';
+
+const DRIVERS: DriverName[] = ['stanza', 'strophe', 'xmppjs'];
+
+describe('client libraries through the gateway to Prosody c2s', () => {
+  let prosody: ProsodyInstance;
+  let gw: RunningGateway;
+
+  beforeAll(async () => {
+    prosody = await startProsody();
+    gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await prosody?.stop();
+  });
+
+  it.each(DRIVERS)('%s: login with PLAIN, restart, bind, roster, presence, messages, close', async (name) => {
+    const result = await runDriver(name, { url: gw.url, domain: prosody.domain, accounts: prosody.accounts, mechanism: 'PLAIN' });
+    if (!result.ok) throw new Error(describeDriverResult(result));
+    expectScenarioPassed(name, result.report!, prosody.accounts);
+  });
+
+  it('stanza with SCRAM-SHA-1 too', async () => {
+    const result = await runDriver('stanza', { url: gw.url, domain: prosody.domain, accounts: prosody.accounts, mechanism: 'SCRAM-SHA-1' });
+    if (!result.ok) throw new Error(describeDriverResult(result));
+    expect(result.report!.mechanismsUsed).toEqual(['SCRAM-SHA-1', 'SCRAM-SHA-1']);
+  });
+
+  it('all three libraries at once', async () => {
+    // Each pair of users needs its own accounts so the scenarios do not see each other's messages.
+    const extra = await startProsody({ accounts: ['a1', 'b1', 'a2', 'b2', 'a3', 'b3'].map((username) => ({ username })) });
+    const other = await startGateway({ upstream: { host: '127.0.0.1', port: extra.c2sPort } });
+    try {
+      const results = await Promise.all(
+        DRIVERS.map((name, i) =>
+          runDriver(name, { url: other.url, domain: extra.domain, accounts: extra.accounts.slice(2 * i, 2 * i + 2), mechanism: 'PLAIN' }),
+        ),
+      );
+      results.forEach((r, i) => {
+        if (!r.ok) throw new Error(describeDriverResult(r));
+        expectScenarioPassed(DRIVERS[i]!, r.report!, extra.accounts.slice(2 * i, 2 * i + 2));
+      });
+      expect(other.gateway.sessionCount).toBe(0);
+    } finally {
+      await other.close();
+      await extra.stop();
+    }
+  });
+});
