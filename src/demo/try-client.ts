@@ -9,9 +9,15 @@ import WebSocket from 'ws';
 
 const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 
-export async function tryGateway(url: string, jid: string, password: string, out: (line: string) => void = console.log): Promise<void> {
+export async function tryGateway(
+  url: string,
+  jid: string,
+  password: string,
+  out: (line: string) => void = console.log,
+  wsOptions: WebSocket.ClientOptions = {},
+): Promise<void> {
   const [local, domain] = jid.split('@') as [string, string];
-  const ws = new WebSocket(url, 'xmpp');
+  const ws = new WebSocket(url, 'xmpp', wsOptions);
   const inbox: string[] = [];
   let wake: (() => void) | null = null;
   ws.on('message', (data: Buffer) => {

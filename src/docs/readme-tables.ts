@@ -1,0 +1,46 @@
+/**
+ * The README's option and error tables, generated from the code that defines them (config.ts,
+ * xmpp/stream-error.ts) so the documentation cannot drift: `npm run docs` rewrites them between
+ * markers, and a unit test fails when the README is out of date.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ENV_PREFIX, SETTINGS } from '../config';
+import { FAILURES } from '../xmpp/stream-error';
+
+export function optionsTable(): string {
+  const rows = SETTINGS.map((s) => `| \`--${s.flag}\` | \`${ENV_PREFIX}${s.env}\` | \`${s.defaultText}\` | ${s.help.replace(/\|/g, '\\|').replace(/<\/?[\w:]+\/?>/g, (tag) => `\`${tag}\``)} |`);
+  return ['| flag | environment variable | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+export function errorTable(): string {
+  const rows = Object.values(FAILURES).map((f) => {
+    const condition = f.condition === null ? '—' : `\`${f.condition}\``;
+    const wsClose = f.wsCloseCode === 1006 ? 'none (connection gone or terminated)' : String(f.wsCloseCode);
+    const upstream = f.closeUpstreamStream ? '`</stream:stream>`' : 'TCP dropped, no footer';
+    return `| \`${f.event}\` | ${f.description} | ${condition} | ${wsClose} | ${upstream} | ${f.origin} |`;
+  });
+  return ['| log event (`reason`) | when | stream error to the client | WebSocket close | upstream | origin |', '|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+const MARKERS = { options: optionsTable, errors: errorTable } as const;
+
+/** The README with every generated section replaced by its current text. */
+export function renderReadme(readme: string): string {
+  let out = readme;
+  for (const [name, render] of Object.entries(MARKERS)) {
+    const begin = `<!-- BEGIN GENERATED ${name} -->`;
+    const end = `<!-- END GENERATED ${name} -->`;
+    const i = out.indexOf(begin);
+    const j = out.indexOf(end);
+    if (i < 0 || j < i) throw new Error(`README.md lacks the ${begin} … ${end} markers`);
+    out = `${out.slice(0, i + begin.length)}\n${render()}\n${out.slice(j)}`;
+  }
+  return out;
+}
+
+if (require.main === module) {
+  const path = join(__dirname, '..', '..', 'README.md');
+  writeFileSync(path, renderReadme(readFileSync(path, 'utf8')));
+  process.stdout.write('README.md tables regenerated\n');
+}
