@@ -20,7 +20,7 @@ export function errorTable(): string {
     const upstream = f.closeUpstreamStream ? '`</stream:stream>`' : 'TCP dropped, no footer';
     return `| \`${f.event}\` | ${f.description} | ${condition} | ${wsClose} | ${upstream} | ${f.origin} |`;
   });
-  return ['| log event (`reason`) | when | stream error to the client | WebSocket close | upstream | origin |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  return ['| log event (`reason`) | when | stream error to the client | WebSocket close | upstream, if connected | origin |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 const MARKERS = { options: optionsTable, errors: errorTable } as const;
