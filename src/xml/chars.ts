@@ -5,53 +5,58 @@
  * tokenizer decodes those as UTF-8 (./utf8.ts) and checks the code point with the functions below.
  */
 
-/** Byte classes of the text-scanning tables. 0 is always "plain: keep scanning". */
-export const C_PLAIN = 0;
-export const C_LT = 1;
-export const C_AMP = 2;
-export const C_RBRACKET = 3;
-export const C_QUOTE = 4;
-/** A C0 control other than tab, line feed and carriage return: never an XML Char (XML 1.0 §2.2). */
-export const C_CONTROL = 5;
-/** A byte ≥ 0x80: the lead (or a stray continuation) of a UTF-8 sequence. */
-export const C_NON_ASCII = 6;
-/** Attribute values only: tab, line feed, carriage return (normalized to a space when decoded, XML 1.0 §3.3.3). */
-export const C_ATTR_WS = 7;
+/**
+ * Byte classes of the text-scanning tables. PLAIN (0) always means "keep scanning", so a hot loop
+ * can test `!== 0`. A `const enum`, so the compiled tokenizer compares against literals.
+ */
+export const enum ByteClass {
+  PLAIN = 0,
+  LT = 1,
+  AMP = 2,
+  RBRACKET = 3,
+  QUOTE = 4,
+  /** A C0 control other than tab, line feed and carriage return: never an XML Char (XML 1.0 §2.2). */
+  CONTROL = 5,
+  /** A byte ≥ 0x80: the lead (or a stray continuation) of a UTF-8 sequence. */
+  NON_ASCII = 6,
+  /** Attribute values only: tab, line feed, carriage return (a space once decoded, XML 1.0 §3.3.3). */
+  ATTR_WS = 7,
+}
 
 function baseTable(): Uint8Array {
   const table = new Uint8Array(256);
-  for (let b = 0; b < 0x20; b++) table[b] = C_CONTROL;
-  table[0x09] = C_PLAIN;
-  table[0x0a] = C_PLAIN;
-  table[0x0d] = C_PLAIN;
-  for (let b = 0x80; b < 0x100; b++) table[b] = C_NON_ASCII;
+  for (let b = 0; b < 0x20; b++) table[b] = ByteClass.CONTROL;
+  table[0x09] = ByteClass.PLAIN;
+  table[0x0a] = ByteClass.PLAIN;
+  table[0x0d] = ByteClass.PLAIN;
+  for (let b = 0x80; b < 0x100; b++) table[b] = ByteClass.NON_ASCII;
   return table;
 }
 
 /** Character data inside an element: stops at `<`, `&` and `]` (for `]]>`). `>` is plain. */
 export const TEXT_CLASS: Uint8Array = (() => {
   const table = baseTable();
-  table[0x3c] = C_LT;
-  table[0x26] = C_AMP;
-  table[0x5d] = C_RBRACKET;
+  table[0x3c] = ByteClass.LT;
+  table[0x26] = ByteClass.AMP;
+  table[0x5d] = ByteClass.RBRACKET;
   return table;
 })();
 
 /** Inside `<![CDATA[ … ]]>`: only `]` (for `]]>`) is special. */
 export const CDATA_CLASS: Uint8Array = (() => {
   const table = baseTable();
-  table[0x5d] = C_RBRACKET;
+  table[0x5d] = ByteClass.RBRACKET;
   return table;
 })();
 
 function attrTable(quote: number): Uint8Array {
   const table = baseTable();
-  table[0x3c] = C_LT;
-  table[0x26] = C_AMP;
-  table[quote] = C_QUOTE;
-  table[0x09] = C_ATTR_WS;
-  table[0x0a] = C_ATTR_WS;
-  table[0x0d] = C_ATTR_WS;
+  table[0x3c] = ByteClass.LT;
+  table[0x26] = ByteClass.AMP;
+  table[quote] = ByteClass.QUOTE;
+  table[0x09] = ByteClass.ATTR_WS;
+  table[0x0a] = ByteClass.ATTR_WS;
+  table[0x0d] = ByteClass.ATTR_WS;
   return table;
 }
 
@@ -60,25 +65,27 @@ export const ATTR_DQ_CLASS: Uint8Array = attrTable(0x22);
 /** Attribute value delimited by `'`: `"` and `>` are plain. */
 export const ATTR_SQ_CLASS: Uint8Array = attrTable(0x27);
 
-/** Name byte classes (ASCII only; every byte ≥ 0x80 is N_NON_ASCII). */
-export const N_OTHER = 0;
-/** NameStartChar: `A-Z`, `a-z`, `_`. */
-export const N_START = 1;
-/** NameChar but not NameStartChar: `0-9`, `-`, `.`. */
-export const N_CHAR = 2;
-export const N_COLON = 3;
-export const N_NON_ASCII = 4;
+/** Name byte classes (ASCII only; every byte ≥ 0x80 is NON_ASCII). */
+export const enum NameClass {
+  OTHER = 0,
+  /** NameStartChar: `A-Z`, `a-z`, `_`. */
+  START = 1,
+  /** NameChar but not NameStartChar: `0-9`, `-`, `.`. */
+  CHAR = 2,
+  COLON = 3,
+  NON_ASCII = 4,
+}
 
 export const NAME_CLASS: Uint8Array = (() => {
   const table = new Uint8Array(256);
-  for (let b = 0x41; b <= 0x5a; b++) table[b] = N_START;
-  for (let b = 0x61; b <= 0x7a; b++) table[b] = N_START;
-  table[0x5f] = N_START;
-  for (let b = 0x30; b <= 0x39; b++) table[b] = N_CHAR;
-  table[0x2d] = N_CHAR;
-  table[0x2e] = N_CHAR;
-  table[0x3a] = N_COLON;
-  for (let b = 0x80; b < 0x100; b++) table[b] = N_NON_ASCII;
+  for (let b = 0x41; b <= 0x5a; b++) table[b] = NameClass.START;
+  for (let b = 0x61; b <= 0x7a; b++) table[b] = NameClass.START;
+  table[0x5f] = NameClass.START;
+  for (let b = 0x30; b <= 0x39; b++) table[b] = NameClass.CHAR;
+  table[0x2d] = NameClass.CHAR;
+  table[0x2e] = NameClass.CHAR;
+  table[0x3a] = NameClass.COLON;
+  for (let b = 0x80; b < 0x100; b++) table[b] = NameClass.NON_ASCII;
   return table;
 })();
 

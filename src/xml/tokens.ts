@@ -14,6 +14,9 @@ export interface Attribute {
 }
 
 /**
+ * Tokens may be class instances whose fields are computed on first read (attributes are decoded
+ * lazily, which is most of the tokenizer's speed): read fields, never copy a token with object spread.
+ *
  * A complete top-level element: a stanza, `<stream:features/>`, `<stream:error/>`, or, in
  * fragment mode, `<open/>`/`<close/>` (the framing layer tells those apart by name and namespace).
  */
@@ -29,8 +32,9 @@ export interface ElementToken {
   readonly attrs: readonly Attribute[];
   /**
    * Namespace prefixes this element relies on from its surroundings: used (in an element or attribute
-   * name) somewhere inside it but not declared inside it. `''` means the top-level element has no
-   * `xmlns` of its own and so inherits the default namespace. `xml` is never listed.
+   * name) somewhere inside it but not declared inside it. `''` means some unprefixed element inside
+   * (normally the top-level one) has no `xmlns` in scope within the element, and so inherits the
+   * stream's default namespace. `xml` is never listed.
    */
   readonly outerPrefixes: readonly string[];
 }
