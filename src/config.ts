@@ -1,18 +1,29 @@
 /**
- * Typed configuration, parsed once at start-up from flags and environment variables (flags win),
- * validated, and frozen. An invalid value is a start-up error naming the setting and what it expects;
- * nothing is checked per connection.
+ * Typed configuration, parsed once at start-up and frozen. Sources, lowest precedence first:
+ * built-in defaults, a YAML or JSON file (`--config`), environment variables (`XMPP_WS_GATEWAY_*`),
+ * command-line flags. Every value is validated by a zod schema; an invalid one is a start-up error
+ * naming the setting, where it came from, and what it expects. Nothing is checked per connection.
  */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { BlockList, isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
 
 export interface HostPort {
   readonly host: string;
   readonly port: number;
 }
 
+/** `count` new connections per `windowMs`, per client IP. */
+export interface Rate {
+  readonly count: number;
+  readonly windowMs: number;
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export interface Config {
   /** Address the WebSocket listener binds. */
@@ -33,22 +44,39 @@ export interface Config {
   readonly connectTimeoutMs: number;
   /** After a client `<close/>`, how long to wait for the server's `</stream:stream>`, ms. */
   readonly closeTimeoutMs: number;
-  /** Client bytes and messages held while upstream is still connecting. */
+  /** End a session after this long without an element in either direction, ms; 0 = never. */
+  readonly idleTimeoutMs: number;
+  /** Client bytes and messages held while upstream connects. */
   readonly preConnectQueueBytes: number;
   readonly preConnectQueueMessages: number;
   /** Pause reading the server while `ws.bufferedAmount` is above this, resume below half of it. */
   readonly wsHighWaterMark: number;
+  /** Per-session client → server byte rate; reads pause when exceeded; 0 = unlimited. */
+  readonly maxBytesPerSecond: number;
+  /** Concurrent WebSocket sessions per process (HTTP 503 above); 0 = unlimited. */
+  readonly maxConnections: number;
+  /** Concurrent sessions from one client IP (HTTP 429 above); 0 = unlimited. */
+  readonly maxConnectionsPerIp: number;
+  /** New sessions from one client IP per window (HTTP 429 above); count 0 = unlimited. */
+  readonly connectionRatePerIp: Rate;
+  /** Largest HTTP request head, bytes (HTTP 431 above). */
+  readonly maxHeaderSize: number;
+  /** Browser origins allowed to connect (RFC 6455 §10.2). `same-origin` entries match the Host header; `*` allows any. */
+  readonly allowedOrigins: readonly string[];
+  /** Peers whose X-Forwarded-For / Forwarded headers are believed, as CIDR ranges. */
+  readonly trustedProxies: readonly string[];
+  /** Metrics and health listener; null = off. */
+  readonly metricsListen: HostPort | null;
+  /** On SIGTERM/SIGINT, how long sessions may go on before they are ended, ms. */
+  readonly drainTimeoutMs: number;
+  /** If set, ended sessions are told to reconnect here (RFC 7395 §3.6.1 see-other-uri). */
+  readonly redirectUri: string | null;
+  /** How often /readyz re-probes the upstream TCP port, ms. */
+  readonly upstreamProbeIntervalMs: number;
+  /** Worker processes sharing the listener (node:cluster); 1 = no cluster. */
+  readonly workers: number;
   readonly logLevel: LogLevel;
-}
-
-/** One setting: its flag, environment variable, default, and parser. */
-interface Setting<K extends keyof Config> {
-  readonly key: K;
-  readonly flag: string;
-  readonly env: string;
-  readonly defaultText: string;
-  readonly help: string;
-  readonly parse: (raw: string) => Config[K];
+  readonly logFormat: 'json' | 'pretty';
 }
 
 export class ConfigError extends Error {
@@ -58,128 +86,275 @@ export class ConfigError extends Error {
   }
 }
 
-function fail(flag: string, expected: string, raw: string): never {
-  throw new ConfigError(`invalid --${flag} ${JSON.stringify(raw)}: expected ${expected}`);
-}
+// ---------------------------------------------------------------- value grammars (pure)
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const HOUR = 3600_000;
 
 /** `host:port`, `[v6]:port`; the host must be an IP literal or a DNS name. */
-export function parseHostPort(flag: string, raw: string): HostPort {
-  const expected = 'HOST:PORT (e.g. 127.0.0.1:5280 or [::1]:5280) with PORT 0-65535';
+export function parseHostPort(raw: string): HostPort | null {
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(raw) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(raw);
-  if (!m) fail(flag, expected, raw);
+  if (!m) return null;
   const host = m[1]!;
   const port = Number(m[2]);
-  if (port > 65535) fail(flag, expected, raw);
-  if (raw.startsWith('[') && isIP(host) !== 6) fail(flag, expected, raw);
-  if (isIP(host) === 0 && !/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(host)) {
-    fail(flag, expected, raw);
-  }
-  return Object.freeze({ host, port });
+  if (port > 65535) return null;
+  if (raw.startsWith('[') && isIP(host) !== 6) return null;
+  const dnsName = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+  if (isIP(host) === 0 && !dnsName.test(host)) return null;
+  return { host, port };
 }
 
-/** A byte size: `262144`, `256k`, `256KiB`, `1m`, `1MiB`. */
-export function parseBytes(flag: string, raw: string, min: number, max: number): number {
-  const expected = `a size in bytes between ${min} and ${max} (suffixes k/KiB, m/MiB allowed)`;
+/** `262144`, `256k`, `256KiB`, `1m`, `1MiB` → bytes. */
+export function parseBytes(raw: string): number | null {
   const m = /^(\d+)\s*(k|kib|kb|m|mib|mb)?$/i.exec(raw.trim());
-  if (!m) fail(flag, expected, raw);
+  if (!m) return null;
   const unit = (m[2] ?? '').toLowerCase();
-  const n = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
-  if (!Number.isSafeInteger(n) || n < min || n > max) fail(flag, expected, raw);
-  return n;
+  return Number(m[1]) * (unit.startsWith('k') ? KiB : unit.startsWith('m') ? MiB : 1);
 }
 
-/** A duration: `30` (seconds), `30s`, `500ms`, `2m`. Returns milliseconds. */
-export function parseDuration(flag: string, raw: string, minMs: number, maxMs: number): number {
-  const expected = `a duration between ${minMs} ms and ${maxMs / 1000} s (e.g. 30, 30s, 500ms, 2m)`;
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(raw.trim());
-  if (!m) fail(flag, expected, raw);
+/** `30` (seconds), `30s`, `500ms`, `2m`, `1h` → milliseconds. */
+export function parseDuration(raw: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m) return null;
   const unit = m[2] ?? 's';
-  const ms = Math.round(Number(m[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60000));
-  if (!Number.isFinite(ms) || ms < minMs || ms > maxMs) fail(flag, expected, raw);
-  return ms;
+  return Math.round(Number(m[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : HOUR));
 }
 
-function parseInteger(flag: string, raw: string, min: number, max: number): number {
-  if (!/^\d+$/.test(raw.trim())) fail(flag, `an integer between ${min} and ${max}`, raw);
-  const n = Number(raw);
-  if (n < min || n > max) fail(flag, `an integer between ${min} and ${max}`, raw);
-  return n;
+/** A CIDR range (`10.0.0.0/8`, `::1/128`) or a single address. */
+export function parseCidr(raw: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
+  const [address, bits, extra] = raw.trim().split('/');
+  if (address === undefined || extra !== undefined) return null;
+  const v = isIP(address);
+  if (v === 0) return null;
+  const max = v === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return null;
+  return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
 }
 
-function parsePath(flag: string, raw: string): string {
-  if (!/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(raw)) fail(flag, 'an absolute URL path such as /xmpp-websocket', raw);
-  return raw;
+/** A BlockList holding the given (already validated) CIDR ranges. */
+export function cidrList(ranges: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const r of ranges) {
+    const c = parseCidr(r)!;
+    list.addSubnet(c.address, c.prefix, c.family);
+  }
+  return list;
 }
 
-const HOUR = 3600_000;
-const MiB = 1024 * 1024;
+// ---------------------------------------------------------------- zod schemas, one per kind of value
 
-export const SETTINGS = [
-  { key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', parse: (r) => parseHostPort('listen', r) },
-  { key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', parse: (r) => parsePath('path', r) },
-  { key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", parse: (r) => parseHostPort('upstream', r) },
-  { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: '262144', help: 'largest element in bytes, either direction (min 10000)', parse: (r) => parseBytes('max-stanza-size', r, 10_000, 64 * MiB) },
-  { key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: '64', help: 'deepest element nesting inside one stanza', parse: (r) => parseInteger('max-depth', r, 4, 1024) },
-  { key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', parse: (r) => parseDuration('ping-interval', r, 100, HOUR) },
-  { key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', parse: (r) => parseDuration('open-timeout', r, 100, HOUR) },
-  { key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'upstream TCP connect timeout', parse: (r) => parseDuration('connect-timeout', r, 100, HOUR) },
-  { key: 'closeTimeoutMs', flag: 'close-timeout', env: 'CLOSE_TIMEOUT', defaultText: '5s', help: "wait for the server's </stream:stream> after a client <close/>", parse: (r) => parseDuration('close-timeout', r, 0, HOUR) },
-  { key: 'preConnectQueueBytes', flag: 'pre-connect-queue-bytes', env: 'PRE_CONNECT_QUEUE_BYTES', defaultText: '262144', help: 'client bytes held while upstream connects', parse: (r) => parseBytes('pre-connect-queue-bytes', r, 1024, 64 * MiB) },
-  { key: 'preConnectQueueMessages', flag: 'pre-connect-queue-messages', env: 'PRE_CONNECT_QUEUE_MESSAGES', defaultText: '32', help: 'client messages held while upstream connects', parse: (r) => parseInteger('pre-connect-queue-messages', r, 1, 10_000) },
-  { key: 'wsHighWaterMark', flag: 'ws-high-water-mark', env: 'WS_HIGH_WATER_MARK', defaultText: '1MiB', help: 'pause reading the server while this much is unsent to the client', parse: (r) => parseBytes('ws-high-water-mark', r, 16 * 1024, 1024 * MiB) },
-  {
-    key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'),
-    parse: (r) => (LOG_LEVELS.includes(r as LogLevel) ? (r as LogLevel) : fail('log-level', LOG_LEVELS.join(', '), r)),
-  },
-] as const satisfies readonly Setting<keyof Config>[];
+/** Raw input: a string from a flag or the environment, or a native YAML/JSON value from the file. */
+const scalar = z.union([z.string(), z.number()]).transform((v) => String(v).trim());
+
+const hostPort = scalar.transform((s, ctx) => parseHostPort(s) ?? (ctx.addIssue({ code: 'custom', message: 'expected HOST:PORT (e.g. 127.0.0.1:5280 or [::1]:5280) with PORT 0-65535' }), z.NEVER));
+const hostPortOrOff = scalar.transform((s, ctx) => (s === 'off' ? null : parseHostPort(s) ?? (ctx.addIssue({ code: 'custom', message: 'expected HOST:PORT or "off"' }), z.NEVER)));
+const bytes = (min: number, max: number) =>
+  scalar
+    .transform((s, ctx) => parseBytes(s) ?? (ctx.addIssue({ code: 'custom', message: 'expected a size in bytes (suffixes k/KiB, m/MiB allowed)' }), z.NEVER))
+    .pipe(z.number().int().min(min, `expected at least ${min} bytes`).max(max, `expected at most ${max} bytes`));
+const bytesOrZero = (min: number, max: number) =>
+  scalar
+    .transform((s, ctx) => parseBytes(s) ?? (ctx.addIssue({ code: 'custom', message: 'expected a size in bytes (suffixes k/KiB, m/MiB allowed), or 0 for unlimited' }), z.NEVER))
+    .pipe(z.number().int().refine((n) => n === 0 || (n >= min && n <= max), `expected 0 (unlimited) or between ${min} and ${max} bytes`));
+const duration = (minMs: number, maxMs: number) =>
+  scalar
+    .transform((s, ctx) => parseDuration(s) ?? (ctx.addIssue({ code: 'custom', message: 'expected a duration such as 30, 30s, 500ms, 2m' }), z.NEVER))
+    .pipe(z.number().min(minMs, `expected at least ${minMs} ms`).max(maxMs, `expected at most ${maxMs / 1000} s`));
+const durationOrZero = (minMs: number, maxMs: number) =>
+  duration(0, maxMs).refine((n) => n === 0 || n >= minMs, `expected 0 (off) or at least ${minMs} ms`);
+const integer = (min: number, max: number) =>
+  scalar.pipe(z.string().regex(/^\d+$/, 'expected a whole number')).transform(Number).pipe(z.number().min(min, `expected at least ${min}`).max(max, `expected at most ${max}`));
+const rate = scalar.transform((s, ctx): Rate => {
+  const m = /^(\d+)\s*\/\s*(.+)$/.exec(s);
+  const windowMs = m ? parseDuration(m[2]!) : null;
+  if (!m || windowMs === null || windowMs < 100 || windowMs > HOUR || Number(m[1]) > 1_000_000) {
+    ctx.addIssue({ code: 'custom', message: 'expected COUNT/DURATION such as 30/10s (0/1s = unlimited)' });
+    return z.NEVER;
+  }
+  return { count: Number(m[1]), windowMs };
+});
+/** A list: comma-separated in flags and the environment, a YAML/JSON array or string in the file. */
+const list = (item: z.ZodType<string, string>) =>
+  z.union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0))
+    .pipe(z.array(item));
+const origin = z.string().refine(
+  (s) => s === '*' || s === 'same-origin' || /^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s),
+  'expected origins like https://chat.example.org, https://*.example.org, same-origin, or *',
+);
+const cidr = z.string().refine((s) => parseCidr(s) !== null, 'expected CIDR ranges such as 127.0.0.1/32, 10.0.0.0/8, ::1/128');
+const path = scalar.pipe(z.string().regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/, 'expected an absolute URL path such as /xmpp-websocket'));
+const redirect = scalar.transform((s, ctx) => {
+  if (s === '' || s === 'off') return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(s);
+  } catch {
+    url = null;
+  }
+  // RFC 7395 §3.6.1: never redirect a client to a less secure transport.
+  if (url === null || url.protocol !== 'wss:') {
+    ctx.addIssue({ code: 'custom', message: 'expected a wss:// URI (redirects never downgrade to ws://)' });
+    return z.NEVER;
+  }
+  return s;
+});
+const workers = scalar.transform((s, ctx) => {
+  if (s === 'auto') return availableParallelism();
+  if (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 256) return Number(s);
+  ctx.addIssue({ code: 'custom', message: 'expected "auto" (one per CPU) or a number from 1 to 256' });
+  return z.NEVER;
+});
+
+// ---------------------------------------------------------------- the settings table
+
+interface Setting {
+  readonly key: keyof Config;
+  /** Flag and config-file key. */
+  readonly flag: string;
+  /** Environment variable, without the prefix. */
+  readonly env: string;
+  readonly defaultText: string;
+  readonly help: string;
+  readonly schema: z.ZodType<unknown, unknown>;
+}
+
+/** Every setting, in the order `--help` and the README list them. */
+export const SETTINGS: readonly Setting[] = [
+  { key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort },
+  { key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path },
+  { key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", schema: hostPort },
+  { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: '262144', help: 'largest element in bytes, either direction (min 10000)', schema: bytes(10_000, 64 * MiB) },
+  { key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: '64', help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) },
+  { key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', schema: duration(100, HOUR) },
+  { key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', schema: duration(100, HOUR) },
+  { key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'upstream TCP connect timeout', schema: duration(100, HOUR) },
+  { key: 'closeTimeoutMs', flag: 'close-timeout', env: 'CLOSE_TIMEOUT', defaultText: '5s', help: "wait for the server's </stream:stream> after a client <close/>", schema: duration(0, HOUR) },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout', env: 'IDLE_TIMEOUT', defaultText: '0', help: 'end a session with no element either way for this long (0 = never; pings do not count)', schema: durationOrZero(1000, 24 * HOUR) },
+  { key: 'preConnectQueueBytes', flag: 'pre-connect-queue-bytes', env: 'PRE_CONNECT_QUEUE_BYTES', defaultText: '262144', help: 'client bytes held while upstream connects', schema: bytes(KiB, 64 * MiB) },
+  { key: 'preConnectQueueMessages', flag: 'pre-connect-queue-messages', env: 'PRE_CONNECT_QUEUE_MESSAGES', defaultText: '32', help: 'client messages held while upstream connects', schema: integer(1, 10_000) },
+  { key: 'wsHighWaterMark', flag: 'ws-high-water-mark', env: 'WS_HIGH_WATER_MARK', defaultText: '1MiB', help: 'pause reading the server while this much is unsent to the client', schema: bytes(16 * KiB, 1024 * MiB) },
+  { key: 'maxBytesPerSecond', flag: 'max-bytes-per-second', env: 'MAX_BYTES_PER_SECOND', defaultText: '1MiB', help: 'per-session client-to-server byte rate (2 s burst); reads pause above it (0 = unlimited)', schema: bytesOrZero(KiB, 1024 * MiB) },
+  { key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', defaultText: '25000', help: 'concurrent sessions per worker process, HTTP 503 above (0 = unlimited)', schema: integer(0, 10_000_000) },
+  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', defaultText: '100', help: 'concurrent sessions from one client IP per worker, HTTP 429 above (0 = unlimited)', schema: integer(0, 10_000_000) },
+  { key: 'connectionRatePerIp', flag: 'connection-rate-per-ip', env: 'CONNECTION_RATE_PER_IP', defaultText: '60/10s', help: 'new sessions from one client IP per window, per worker, HTTP 429 above (0/1s = unlimited)', schema: rate },
+  { key: 'maxHeaderSize', flag: 'max-header-size', env: 'MAX_HEADER_SIZE', defaultText: '16KiB', help: 'largest HTTP request head, HTTP 431 above', schema: bytes(KiB, MiB) },
+  { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', defaultText: 'same-origin', help: 'browser Origins allowed (comma-separated; https://*.example.org wildcards; same-origin; *), others get 403; requests without Origin (non-browser clients) are allowed', schema: list(origin) },
+  { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose X-Forwarded-For/Forwarded headers are believed', schema: list(cidr) },
+  { key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff },
+  { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', defaultText: '20s', help: 'on SIGTERM/SIGINT, grace period before remaining sessions get system-shutdown', schema: duration(0, HOUR) },
+  { key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect },
+  { key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) },
+  { key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers },
+  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) },
+  { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) },
+];
 
 export const ENV_PREFIX = 'XMPP_WS_GATEWAY_';
+const CONFIG_ENV = `${ENV_PREFIX}CONFIG`;
+
+/** Flags that are not settings. */
+const COMMANDS = {
+  config: { type: 'string', help: `read settings from a YAML or JSON file (keys are the flag names) [${CONFIG_ENV}]` },
+  'print-config': { type: 'boolean', help: 'print the effective configuration as JSON and exit' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+  version: { type: 'boolean', short: 'v', help: 'print the version' },
+} as const;
 
 export type CliResult =
   | { readonly kind: 'run'; readonly config: Config }
+  | { readonly kind: 'print-config'; readonly config: Config; readonly text: string }
   | { readonly kind: 'help'; readonly text: string }
   | { readonly kind: 'version' };
 
-/** Every option with its environment variable and default, for `--help` and the README. */
+/** Every option with its environment variable and default, for `--help`. */
 export function helpText(): string {
-  const lines = ['Usage: xmpp-ws-gateway [options]', '', 'RFC 7395 XMPP-over-WebSocket to RFC 6120 c2s TCP gateway.', '', 'Options (environment variable in brackets; flags win over the environment):'];
-  for (const s of SETTINGS) {
-    lines.push(`  --${s.flag} <value>`.padEnd(38) + `${s.help} (default ${s.defaultText}) [${ENV_PREFIX}${s.env}]`);
+  const lines = [
+    'Usage: xmpp-ws-gateway [options]',
+    '',
+    'RFC 7395 XMPP-over-WebSocket to RFC 6120 c2s TCP gateway.',
+    '',
+    'Options (precedence: flags, then environment variables [in brackets], then the --config file, then defaults):',
+  ];
+  for (const s of SETTINGS) lines.push(`  --${s.flag} <value>`.padEnd(38) + `${s.help} (default ${s.defaultText}) [${ENV_PREFIX}${s.env}]`);
+  for (const [flag, c] of Object.entries(COMMANDS)) {
+    const name = 'short' in c ? `-${c.short}, --${flag}` : `--${flag}${c.type === 'string' ? ' <file>' : ''}`;
+    lines.push(`  ${name}`.padEnd(38) + c.help);
   }
-  lines.push('  -h, --help'.padEnd(38) + 'show this help', '  -v, --version'.padEnd(38) + 'print the version');
   return lines.join('\n');
 }
 
-/** Parses argv (without node and script) and the environment into a frozen Config. Throws ConfigError. */
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`config file ${file} must hold a mapping of setting names to values`);
+  const known = new Set(SETTINGS.map((s) => s.flag));
+  for (const key of Object.keys(data)) {
+    if (!known.has(key)) throw new ConfigError(`config file ${file}: unknown setting "${key}" (settings are named like the flags, e.g. max-stanza-size)`);
+  }
+  return data as Record<string, unknown>;
+}
+
+/**
+ * Parses argv (without node and script), the environment and the optional config file into a frozen
+ * Config. Throws ConfigError naming the setting and its source.
+ */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
-    help: { type: 'boolean', short: 'h' },
-    version: { type: 'boolean', short: 'v' },
-  };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const [flag, c] of Object.entries(COMMANDS)) options[flag] = 'short' in c ? { type: c.type, short: c.short } : { type: c.type };
   for (const s of SETTINGS) options[s.flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message.replace(/\. To specify.*$/s, '')} (see --help)`);
+    throw new ConfigError(`${(err as Error).message.replace(/\s*To specify.*$/s, '')} (see --help)`);
   }
   if (values.help) return { kind: 'help', text: helpText() };
   if (values.version) return { kind: 'version' };
+
+  const file = typeof values.config === 'string' ? values.config : env[CONFIG_ENV] || undefined;
+  const fromFile = file === undefined ? {} : readConfigFile(file);
   const config: Record<string, unknown> = {};
   for (const s of SETTINGS) {
-    const fromFlag = values[s.flag];
-    const fromEnv = env[ENV_PREFIX + s.env];
-    const raw = typeof fromFlag === 'string' ? fromFlag : fromEnv !== undefined && fromEnv !== '' ? fromEnv : s.defaultText;
-    try {
-      config[s.key] = s.parse(raw);
-    } catch (err) {
-      if (err instanceof ConfigError && typeof fromFlag !== 'string' && fromEnv !== undefined) {
-        throw new ConfigError(err.message.replace(`--${s.flag}`, `${ENV_PREFIX}${s.env}`));
-      }
-      throw err;
+    const flag = values[s.flag];
+    const envValue = env[ENV_PREFIX + s.env];
+    let raw: unknown;
+    let source: string;
+    if (typeof flag === 'string') [raw, source] = [flag, `--${s.flag}`];
+    else if (envValue !== undefined && envValue !== '') [raw, source] = [envValue, ENV_PREFIX + s.env];
+    else if (s.flag in fromFile) [raw, source] = [fromFile[s.flag], `${s.flag} in ${file}`];
+    else [raw, source] = [s.defaultText, `default of --${s.flag}`];
+    const parsed = s.schema.safeParse(raw);
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      throw new ConfigError(`invalid ${source} ${JSON.stringify(raw)}: ${why}`);
     }
+    config[s.key] = parsed.data;
   }
-  return { kind: 'run', config: Object.freeze(config as unknown as Config) };
+  const frozen = Object.freeze(config as unknown as Config);
+  if (values['print-config']) return { kind: 'print-config', config: frozen, text: printConfig(frozen) };
+  return { kind: 'run', config: frozen };
+}
+
+/** Keys whose values would be secrets; masked by --print-config (none of today's settings, but any future one matching). */
+const SECRET = /(password|secret|token|credential|key)$/i;
+
+/** The effective configuration as JSON, with secrets masked. */
+export function printConfig(config: Config): string {
+  return JSON.stringify(config, (k, v: unknown) => (k !== '' && SECRET.test(k) && v !== null ? '********' : v), 2);
 }
 
 /** The defaults, as the CLI would produce them with no flags and an empty environment. */

@@ -1,26 +1,34 @@
 /**
- * The HTTP listener: upgrades requests on the configured path to RFC 7395 WebSockets and gives each
- * one a Session; answers plain HTTP with a short page or 404; runs the ping sweep; shuts down.
+ * The public listener: upgrades requests on the configured path to RFC 7395 WebSockets and gives each
+ * one a Session; answers plain HTTP with a short page or 404; enforces the admission limits; runs the
+ * ping/idle sweep; drains on shutdown.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import type { Config } from './config';
+import { cidrList, type Config } from './config';
+import { clientAddress } from './http/client-ip';
+import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
+import { AdmissionControl } from './ws/admission';
 import { checkUpgrade, requestPath, selectProtocol } from './ws/handshake';
+import { UpstreamProbe } from './upstream/probe';
+import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 
 export interface GatewayOptions {
   readonly config: Config;
   readonly log: Logger;
+  /** Defaults to a fresh registry with Node's default metrics. */
+  readonly metrics?: Metrics;
 }
 
 let nextConnId = 0;
 
 /** Writes a plain-text HTTP error on a socket that asked to upgrade, then closes it (ws abortHandshake style). */
-function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
+function rejectUpgrade(socket: Duplex, status: number, reason: string, extraHeaders = ''): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -28,26 +36,40 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   const body = Buffer.from(reason, 'utf8');
   socket.end(
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+      `Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n${extraHeaders}` +
       `Content-Length: ${body.length}\r\n\r\n${reason}`,
   );
-  socket.once('error', () => socket.destroy());
 }
+
+const ADMISSION_REJECTS = {
+  over_limit: { status: 503, result: 'over_limit', reason: 'Service Unavailable: the gateway is at its connection limit (--max-connections)\n', headers: 'Retry-After: 5\r\n' },
+  per_ip: { status: 429, result: 'over_limit', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
+  rate_limited: { status: 429, result: 'rate_limited', reason: 'Too Many Requests: new sessions from your address arrive too fast (--connection-rate-per-ip)\n', headers: 'Retry-After: 10\r\n' },
+} as const;
 
 export class Gateway {
   readonly config: Config;
+  readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly server: http.Server;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
-  private pingTimer: NodeJS.Timeout | null = null;
-  private closing: Promise<void> | null = null;
+  private readonly admission: AdmissionControl;
+  private readonly trusted;
+  private readonly probe: UpstreamProbe;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
 
-  constructor({ config, log }: GatewayOptions) {
+  constructor({ config, log, metrics }: GatewayOptions) {
     this.config = config;
     this.log = log;
-    this.server = http.createServer((req, res) => this.onRequest(req, res));
+    this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
+    this.metrics.sessionStatesSource = () => this.sessionStates();
+    this.admission = new AdmissionControl(config);
+    this.trusted = cidrList(config.trustedProxies);
+    this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
+    this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -59,9 +81,11 @@ export class Gateway {
       handleProtocols: selectProtocol,
     });
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    this.server.on('clientError', (err, socket) => {
-      this.log.debug({ event: 'http_client_error', err }, 'bad HTTP request');
-      rejectUpgrade(socket, 400, 'Bad Request\n');
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // Node's parser errors: an oversized head (--max-header-size) is 431, anything else 400.
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      this.log.debug({ event: 'http_client_error', code: err.code }, 'bad HTTP request');
+      rejectUpgrade(socket, tooLarge ? 431 : 400, tooLarge ? 'Request Header Fields Too Large\n' : 'Bad Request\n');
     });
   }
 
@@ -74,9 +98,7 @@ export class Gateway {
         resolve();
       });
     });
-    this.pingTimer = setInterval(() => {
-      for (const session of this.sessions) session.heartbeat();
-    }, this.config.pingIntervalMs);
+    this.sweepTimer = setInterval(() => this.sweep(), this.config.pingIntervalMs);
     const address = this.server.address() as AddressInfo;
     this.log.info(
       { event: 'listening', address: address.address, port: address.port, path: this.config.path, upstream: `${this.config.upstream.host}:${this.config.upstream.port}` },
@@ -85,8 +107,36 @@ export class Gateway {
     return address;
   }
 
+  /** One timer for all sessions: pings, pong and idle checks, and forgetting idle client addresses. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const session of this.sessions) session.heartbeat(now);
+    this.admission.sweep();
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining !== null;
+  }
+
+  /** Sessions by state, for the `connections` gauge at scrape time. */
+  sessionStates(): Record<MetricState, number> {
+    const counts = Object.fromEntries(SESSION_STATES.map((s) => [s, 0])) as Record<MetricState, number>;
+    for (const s of this.sessions) if (s.state !== 'closed') counts[s.state]++;
+    return counts;
+  }
+
+  /** /readyz: not draining, under the connection limit, and the XMPP server accepts TCP. */
+  async readiness(): Promise<Readiness> {
+    if (this.draining !== null) return { ready: false, reason: 'draining' };
+    if (this.config.maxConnections > 0 && this.admission.active >= this.config.maxConnections) {
+      return { ready: false, reason: `at the connection limit (${this.config.maxConnections})` };
+    }
+    const probe = await this.probe.check();
+    return probe.ok ? { ready: true, reason: 'ready' } : { ready: false, reason: `upstream unreachable: ${probe.detail}` };
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -107,64 +157,110 @@ export class Gateway {
     );
   }
 
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    if (this.closing !== null) {
-      rejectUpgrade(socket, 503, 'Service Unavailable: the gateway is shutting down\n');
-      return;
-    }
-    const verdict = checkUpgrade(req, this.config.path);
-    if (!verdict.ok) {
-      this.log.debug({ event: 'handshake_rejected', result: verdict.result, status: verdict.status }, 'handshake rejected');
-      rejectUpgrade(socket, verdict.status, verdict.reason);
-      return;
-    }
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.onWebSocket(ws, socket, req));
+  private reject(socket: Duplex, result: HandshakeResult, status: number, reason: string, ip: string, headers = ''): void {
+    this.metrics.handshakes.inc({ result });
+    this.log.debug({ event: 'handshake_rejected', result, status, remote_addr: ip }, 'handshake rejected');
+    rejectUpgrade(socket, status, reason, headers);
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage): void {
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const ip = clientAddress(req.socket.remoteAddress, req.headers, this.trusted);
+    if (this.draining !== null) {
+      this.reject(socket, 'draining', 503, 'Service Unavailable: the gateway is shutting down\n', ip, 'Retry-After: 1\r\n');
+      return;
+    }
+    const verdict = checkUpgrade(req, this.config.path, this.config.allowedOrigins);
+    if (!verdict.ok) {
+      this.reject(socket, verdict.result, verdict.status, verdict.reason, ip);
+      return;
+    }
+    const admitted = this.admission.admit(ip);
+    if (admitted !== 'ok') {
+      const r = ADMISSION_REJECTS[admitted];
+      this.reject(socket, r.result, r.status, r.reason, ip, r.headers);
+      return;
+    }
+    // From here the admission slot belongs to this connection, whatever happens to the handshake.
+    let released = false;
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        this.admission.release(ip);
+      }
+    };
+    socket.once('close', release);
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      this.metrics.handshakes.inc({ result: 'accepted' });
+      this.onWebSocket(ws, socket, req, ip, release);
+    });
+  }
+
+  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, ip: string, release: () => void): void {
     const connId = (++nextConnId).toString(36);
-    const log = this.log.child({ conn_id: connId, remote_addr: req.socket.remoteAddress });
+    const log = this.log.child({ conn_id: connId, remote_addr: ip });
     const session = new Session({
       config: this.config,
       log,
+      metrics: this.metrics,
       ws,
       socket,
       onClosed: (s) => {
+        release();
         this.sessions.delete(s);
         if (this.sessions.size === 0) for (const cb of this.idle.splice(0)) cb();
       },
     });
+    if (req.headers.origin !== undefined) log.debug({ event: 'origin', origin: req.headers.origin }, 'browser origin');
     this.sessions.add(session);
   }
 
+  /** Resolves when no session is left, or after `ms` (then resolves false). */
+  private whenIdle(ms: number): Promise<boolean> {
+    if (this.sessions.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        const i = this.idle.indexOf(done);
+        if (i >= 0) this.idle.splice(i, 1);
+        resolve(false);
+      }, ms);
+      this.idle.push(done);
+    });
+  }
+
   /**
-   * Stops accepting, ends every session with `system-shutdown`, and resolves when all sockets are closed
-   * (bounded by `forceAfterMs`, after which stragglers are destroyed).
+   * Graceful drain: readiness fails at once and the listener stops accepting; sessions may go on for
+   * `graceMs`; then the rest get `system-shutdown` (or `<close see-other-uri>` with --redirect-uri)
+   * and a bounded time to close, after which stragglers are destroyed.
    */
-  close(forceAfterMs = 5000): Promise<void> {
-    if (this.closing !== null) return this.closing;
-    this.closing = (async () => {
-      if (this.pingTimer) clearInterval(this.pingTimer);
+  drain(graceMs = this.config.drainTimeoutMs, forceAfterMs = 3000): Promise<void> {
+    if (this.draining !== null) return this.draining;
+    this.draining = (async () => {
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-      for (const session of this.sessions) session.shutdown();
-      if (this.sessions.size > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            this.log.warn({ event: 'shutdown_forced', sessions: this.sessions.size }, 'forcing remaining connections closed');
-            for (const session of this.sessions) session.destroy();
-            resolve();
-          }, forceAfterMs);
-          this.idle.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+      this.server.closeIdleConnections();
+      this.log.info({ event: 'draining', sessions: this.sessions.size, grace_s: graceMs / 1000 }, 'draining: no new sessions');
+      if (!(await this.whenIdle(graceMs))) {
+        this.log.info({ event: 'drain_deadline', sessions: this.sessions.size }, 'drain deadline: ending remaining sessions');
+        for (const session of this.sessions) session.shutdown();
+        if (!(await this.whenIdle(forceAfterMs))) {
+          this.log.warn({ event: 'shutdown_forced', sessions: this.sessions.size }, 'forcing remaining connections closed');
+          for (const session of this.sessions) session.destroy();
+        }
       }
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
       this.server.closeAllConnections();
       await serverClosed;
       this.wss.close();
     })();
-    return this.closing;
+    return this.draining;
+  }
+
+  /** Immediate stop (tests, embedding): drain with no grace period. */
+  close(forceAfterMs = 3000): Promise<void> {
+    return this.drain(0, forceAfterMs);
   }
 }

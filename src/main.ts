@@ -1,10 +1,11 @@
 /**
- * Command-line entry: parse the configuration once, start the gateway, stop it on SIGTERM/SIGINT.
- * Exit codes: 0 clean stop, 1 runtime failure (e.g. the port is taken), 2 invalid configuration.
+ * Command-line entry: parse the configuration once, then run as one process or as a cluster primary
+ * with workers (./cluster.ts). Exit codes: 0 clean stop, 1 runtime failure (e.g. the port is taken),
+ * 2 invalid configuration.
  */
 import { ConfigError, parseCli } from './config';
-import { Gateway } from './gateway';
 import { createLogger } from './logger';
+import { isWorker, runPrimary, runSingle, runWorker } from './cluster';
 import { VERSION } from './version';
 
 export async function main(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -19,40 +20,38 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
     }
     throw err;
   }
-  if (cli.kind === 'help') {
-    process.stdout.write(`${cli.text}\n`);
-    return;
+  switch (cli.kind) {
+    case 'help':
+      process.stdout.write(`${cli.text}\n`);
+      return;
+    case 'version':
+      process.stdout.write(`${VERSION}\n`);
+      return;
+    case 'print-config':
+      process.stdout.write(`${cli.text}\n`);
+      return;
+    case 'run':
+      break;
   }
-  if (cli.kind === 'version') {
-    process.stdout.write(`${VERSION}\n`);
-    return;
-  }
-  const log = createLogger(cli.config.logLevel);
-  const gateway = new Gateway({ config: cli.config, log });
+  const { config } = cli;
+  let log;
   try {
-    await gateway.listen();
+    log = createLogger(config.logLevel, config.logFormat);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    log.fatal({ event: 'listen_failed', err: e }, `cannot listen on ${cli.config.listen.host}:${cli.config.listen.port}: ${e.code ?? e.message}`);
-    process.exitCode = 1;
+    process.stderr.write(`xmpp-ws-gateway: ${(err as Error).message}\n`);
+    process.exitCode = 2;
     return;
   }
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ event: 'stopping', signal }, `received ${signal}, closing sessions`);
-    gateway.close().then(
-      () => {
-        log.info({ event: 'stopped' }, 'stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ event: 'stop_failed', err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  try {
+    if (isWorker()) await runWorker(config, log);
+    else if (config.workers > 1) await runPrimary(config, log);
+    else await runSingle(config, log);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    const where = e.address !== undefined ? `${e.address}:${e.port}` : `${config.listen.host}:${config.listen.port}`;
+    log.fatal({ event: 'listen_failed', err: e }, `cannot listen on ${where}: ${e.code ?? e.message}`);
+    process.exitCode = 1;
+    // A worker that cannot listen takes the process down so the primary sees it and reports it.
+    if (isWorker()) process.exit(1);
+  }
 }

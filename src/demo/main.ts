@@ -4,7 +4,7 @@
  * the upstream is always the private Prosody. Ctrl-C stops both and removes the temporary files.
  */
 import { ConfigError, parseCli } from '../config';
-import { Gateway } from '../gateway';
+import { startSingle, type SingleProcess } from '../cluster';
 import { createLogger } from '../logger';
 import { ProsodyNotInstalledError, startProsody, type ProsodyInstance } from './prosody';
 
@@ -40,18 +40,19 @@ async function demo(): Promise<void> {
     throw err;
   }
 
-  const config = { ...cli.config, upstream: { host: '127.0.0.1', port: prosody.c2sPort } };
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const gateway = new Gateway({ config, log });
-  let address;
+  // The demo is one process (no cluster) so Ctrl-C can stop Prosody after the gateway has drained.
+  const config = { ...cli.config, workers: 1, drainTimeoutMs: 0, upstream: { host: '127.0.0.1', port: prosody.c2sPort } };
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, config.logFormat);
+  let single: SingleProcess;
   try {
-    address = await gateway.listen();
+    single = await startSingle(config, log);
   } catch (err) {
     await prosody.stop();
-    const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`demo: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code ?? e.message}); pick another with: npm run demo -- --listen 127.0.0.1:5281\n`);
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    process.stderr.write(`demo: cannot listen on ${e.address ?? config.listen.host}:${e.port ?? config.listen.port} (${e.code ?? e.message}); pick other ports with: npm run demo -- --listen 127.0.0.1:5281 --metrics-listen 127.0.0.1:9465\n`);
     process.exit(1);
   }
+  const address = single.address;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `ws://${host}:${address.port}${config.path}`;
   const [alice, bob] = prosody.accounts;
@@ -62,6 +63,7 @@ async function demo(): Promise<void> {
       '',
       `  WebSocket URL:  ${url}   (subprotocol "xmpp", RFC 7395)`,
       `  XMPP server:    private Prosody on 127.0.0.1:${prosody.c2sPort} (domain "${prosody.domain}", files in ${prosody.dir})`,
+      single.opsAddress === null ? '' : `  Metrics:        http://${single.opsAddress.address}:${single.opsAddress.port}/metrics   (health: /healthz, /readyz)`,
       `  Accounts:       ${alice!.jid} / ${alice!.password}`,
       `                  ${bob!.jid} / ${bob!.password}`,
       '',
@@ -79,7 +81,7 @@ async function demo(): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nStopping…\n');
-    await gateway.close(2000);
+    await single.stop();
     await prosody.stop();
     process.stdout.write('Stopped; temporary files removed.\n');
     process.exit(0);

@@ -35,6 +35,12 @@ export interface ProsodyOptions {
   extraConfig?: string;
   /** `c2s_require_encryption`. No TLS module is loaded, so `true` only suits WebSocket clients. @defaultValue false */
   requireEncryption?: boolean;
+  /**
+   * A second VirtualHost, on the same ports, whose only login is SASL ANONYMOUS (mod_auth_anonymous):
+   * every login gets a fresh random JID on this domain, so load tests need no registered accounts.
+   * Must differ from `domain`. @defaultValue none
+   */
+  anonymousHost?: string;
 }
 
 export interface ProsodyInstance {
@@ -92,6 +98,11 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
 
   const domain = opts.domain ?? 'localhost';
   assertSafeName('domain', domain, /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/);
+  const anonymousHost = opts.anonymousHost ?? null;
+  if (anonymousHost !== null) {
+    assertSafeName('anonymousHost', anonymousHost, /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/);
+    if (anonymousHost === domain) throw new Error(`startProsody: anonymousHost must differ from domain ${JSON.stringify(domain)}`);
+  }
   const accounts = (opts.accounts ?? [{ username: 'alice' }, { username: 'bob' }]).map((a) => {
     // Usernames go on prosodyctl's argv and through nodeprep, which would lowercase them behind
     // our back; refusing anything unusual keeps the reported JIDs exactly what Prosody stores.
@@ -108,6 +119,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
     logLevel: opts.logLevel ?? 'info',
     requireEncryption: opts.requireEncryption ?? false,
     extraConfig: opts.extraConfig ?? '',
+    anonymousHost,
   };
 
   // A port we picked can be taken by someone else before Prosody binds it; then pick again.
@@ -135,6 +147,7 @@ interface LaunchParams {
   logLevel: string;
   requireEncryption: boolean;
   extraConfig: string;
+  anonymousHost: string | null;
 }
 
 /** Prosody started but could not bind one of its ports. */
@@ -252,6 +265,7 @@ interface ConfigParams {
   logLevel: string;
   requireEncryption: boolean;
   extraConfig: string;
+  anonymousHost: string | null;
 }
 
 /** The whole prosody.cfg.lua. Every path is absolute and inside `dir`. */
@@ -304,7 +318,15 @@ modules_disabled = { "s2s"; "s2s_auth_certs" }
 ${p.extraConfig}
 
 VirtualHost ${s(p.domain)}
-`;
+${
+  p.anonymousHost === null
+    ? ''
+    : `
+-- Logins here are SASL ANONYMOUS only: a fresh random JID each time, nothing stored.
+VirtualHost ${s(p.anonymousHost)}
+    authentication = "anonymous"
+`
+}`;
 }
 
 /** A Lua double-quoted string literal for any JS string. */

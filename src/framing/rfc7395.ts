@@ -95,11 +95,13 @@ export function namespaceScope(header: StreamOpenToken): NamespaceScope {
  * Makes a server element parse standalone in its own WebSocket message (RFC 7395 §3.3.3): declares,
  * right after the element name, each namespace it inherits from the stream header, e.g.
  * `xmlns="jabber:client"` on stanzas and `xmlns:stream` on `<stream:features/>`.
- * Returns the original Buffer when nothing is missing (the common case for stanzas with their own xmlns).
+ * `bytes` may replace the element's own bytes when only content after the start tag changed (the
+ * features rewrite), so offsets stay valid. Returns the given Buffer itself when nothing is missing
+ * (the common case for stanzas with their own xmlns).
  * Returns null when the element uses a prefix the header never declared (not namespace-well-formed).
  */
-export function toStandaloneElement(el: ElementToken, scope: NamespaceScope): Buffer | null {
-  if (el.outerPrefixes.length === 0) return el.bytes;
+export function toStandaloneElement(el: ElementToken, scope: NamespaceScope, bytes: Buffer = el.bytes): Buffer | null {
+  if (el.outerPrefixes.length === 0) return bytes;
   let decls = '';
   for (const prefix of el.outerPrefixes) {
     const uri = scope.get(prefix);
@@ -107,9 +109,9 @@ export function toStandaloneElement(el: ElementToken, scope: NamespaceScope): Bu
     decls += prefix === '' ? ` xmlns="${escapeAttr(uri)}"` : ` xmlns:${prefix}="${escapeAttr(uri)}"`;
   }
   const insert = Buffer.from(decls, 'utf8');
-  const out = Buffer.allocUnsafe(el.bytes.length + insert.length);
-  el.bytes.copy(out, 0, 0, el.nameEnd);
+  const out = Buffer.allocUnsafe(bytes.length + insert.length);
+  bytes.copy(out, 0, 0, el.nameEnd);
   insert.copy(out, el.nameEnd);
-  el.bytes.copy(out, el.nameEnd + insert.length, el.nameEnd);
+  bytes.copy(out, el.nameEnd + insert.length, el.nameEnd);
   return out;
 }

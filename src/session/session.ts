@@ -2,9 +2,9 @@
  * One client: a WebSocket speaking RFC 7395 on one side, a TCP c2s stream (RFC 6120) on the other.
  *
  * This is the only file that wires the pieces together: the tokenizers split bytes into elements,
- * ../framing/rfc7395.ts rewrites the stream edges, ../xmpp/features.ts hides STARTTLS, and every way
- * of ending goes through `fail()`/`finish()` — one idempotent teardown path (see ../xmpp/stream-error.ts
- * for the table of endings).
+ * ../framing/rfc7395.ts rewrites the stream edges, ../xmpp/features.ts hides STARTTLS, ./flow.ts
+ * gates reads, and every way of ending goes through `finish()` — one idempotent teardown path (see
+ * ../xmpp/stream-error.ts for the table of endings).
  *
  * States: awaiting_open → connecting → open → closing → closed.
  */
@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
+import { elementKind, type Metrics, type PauseSide } from '../metrics';
 import { connectUpstream, type ConnectOutcome } from '../upstream/connect';
 import { XmlTokenizer } from '../xml/tokenizer';
 import type { Attribute, ElementToken, Token, TokenizerError } from '../xml/tokens';
@@ -30,13 +31,23 @@ import {
 } from '../framing/rfc7395';
 import { rewriteFeatures } from '../xmpp/features';
 import { NS_STREAMS } from '../xmpp/namespaces';
-import { SessionFailure, streamErrorXml, WS_CLOSE, type FailureCode, type StreamErrorCondition } from '../xmpp/stream-error';
+import { traceView } from '../xmpp/redact';
+import {
+  SessionFailure,
+  WS_CLOSE,
+  streamErrorConditionOf,
+  streamErrorXml,
+  type FailureCode,
+  type StreamErrorCondition,
+} from '../xmpp/stream-error';
+import { ReadGate, TokenBucket } from './flow';
 
 export type SessionState = 'awaiting_open' | 'connecting' | 'open' | 'closing' | 'closed';
 
 export interface SessionOptions {
   readonly config: Config;
   readonly log: Logger;
+  readonly metrics: Metrics;
   readonly ws: WebSocket;
   /** The upgraded HTTP socket under `ws`: its 'drain' tells when the client caught up. */
   readonly socket: Duplex;
@@ -45,6 +56,9 @@ export interface SessionOptions {
 }
 
 const TEXT = { binary: false } as const;
+
+/** Why client reads are paused: upstream not there yet, upstream slow, or over the byte rate. */
+type ClientPause = 'connecting' | 'upstream' | 'rate';
 
 /** Maps a tokenizer error on client input to the failure it causes. */
 function clientFailure(err: TokenizerError): FailureCode {
@@ -58,6 +72,17 @@ function clientFailure(err: TokenizerError): FailureCode {
   }
 }
 
+/** Is `el` `<local>` in the streams namespace, given the header's scope? (`stream:error`, `stream:features`) */
+function isStreamsElement(el: ElementToken, local: string, scope: NamespaceScope): boolean {
+  const colon = el.name.indexOf(':');
+  if (el.name.slice(colon + 1) !== local) return false;
+  const prefix = colon < 0 ? '' : el.name.slice(0, colon);
+  const ns = getAttr(el.attrs, prefix === '' ? 'xmlns' : `xmlns:${prefix}`) ?? scope.get(prefix);
+  return ns === NS_STREAMS;
+}
+
+const nowSeconds = (): number => performance.now() / 1000;
+
 export class Session {
   state: SessionState = 'awaiting_open';
   readonly startedAt = Date.now();
@@ -66,9 +91,11 @@ export class Session {
 
   private readonly config: Config;
   private readonly log: Logger;
+  private readonly metrics: Metrics;
   private readonly ws: WebSocket;
   private readonly wsSocket: Duplex;
   private readonly onClosed: (session: Session) => void;
+  private readonly trace: boolean;
 
   private upstream: net.Socket | null = null;
   private upstreamConnected = false;
@@ -80,29 +107,40 @@ export class Session {
   private scope: NamespaceScope | null = null;
   /** Attributes of the client's latest `<open/>`, used if the gateway must write `<open/>` itself. */
   private openAttrs: readonly Attribute[] = [];
+  /** When the client's latest `<open/>` arrived (for the stream-open latency), or null once answered. */
+  private openSentAt: number | null = null;
   private openSentToClient = false;
   private footerSentUpstream = false;
   /** Client data held while upstream connects: bounded in bytes and messages. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private readonly clientReads: ReadGate<ClientPause>;
   private pausedUpstreamForClient = false;
-  private pausedClientForUpstream = false;
-  /** Set by the ping sweep, cleared by a pong (RFC 6455 §5.5.2). */
+  private readonly rate: TokenBucket | null;
+  private rateTimer: NodeJS.Timeout | null = null;
+  /** Cleared by the ping sweep, set by a pong (RFC 6455 §5.5.2). */
   alive = true;
+  /** Time of the last element in either direction, for --idle-timeout. */
+  private lastActivity = Date.now();
   private openTimer: NodeJS.Timeout | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private finished = false;
+  private closedNotified = false;
   private endReason: FailureCode | null = null;
 
   constructor(opts: SessionOptions) {
     this.config = opts.config;
     this.log = opts.log;
+    this.metrics = opts.metrics;
     this.ws = opts.ws;
     this.wsSocket = opts.socket;
     this.onClosed = opts.onClosed;
+    this.trace = this.log.isLevelEnabled('trace');
     const limits = { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth };
     this.clientTokenizer = new XmlTokenizer('fragment', limits);
     this.serverTokenizer = new XmlTokenizer('stream', limits);
+    this.clientReads = new ReadGate<ClientPause>(() => this.ws.pause(), () => this.ws.resume());
+    this.rate = this.config.maxBytesPerSecond > 0 ? new TokenBucket(this.config.maxBytesPerSecond) : null;
 
     this.ws.on('message', (data: Buffer, isBinary: boolean) => this.onClientMessage(data, isBinary));
     this.ws.on('pong', () => {
@@ -113,7 +151,7 @@ export class Session {
     this.wsSocket.on('drain', () => this.onClientDrain());
     // RFC 7395 §3.4: the client opens the stream; a deadline inbound traffic cannot refresh.
     this.openTimer = setTimeout(() => {
-      this.fail('OPEN_TIMEOUT', `no <open/> within ${this.config.openTimeoutMs} ms`);
+      this.finish('OPEN_TIMEOUT', `no <open/> within ${this.config.openTimeoutMs} ms`);
     }, this.config.openTimeoutMs);
     this.log.debug({ event: 'connection_opened' }, 'connection opened');
   }
@@ -122,26 +160,41 @@ export class Session {
 
   private onClientMessage(data: Buffer, isBinary: boolean): void {
     if (!this.acceptsClientData()) return;
+    const receivedAt = nowSeconds();
     this.bytesFromClient += data.length;
+    this.metrics.hot.bytes.c2s.inc(data.length);
     if (isBinary) {
-      this.fail('CLIENT_BINARY', 'binary WebSocket messages are not allowed (RFC 7395 §3.2)');
+      this.finish('CLIENT_BINARY', 'binary WebSocket messages are not allowed (RFC 7395 §3.2)');
       return;
     }
     if (data.length > this.config.maxStanzaSize) {
-      this.fail('CLIENT_TOO_BIG', `message of ${data.length} bytes exceeds the ${this.config.maxStanzaSize}-byte stanza limit`);
+      this.finish('CLIENT_TOO_BIG', `message of ${data.length} bytes exceeds the ${this.config.maxStanzaSize}-byte stanza limit`);
       return;
     }
     // A message is accepted or rejected whole: nothing of a bad message goes upstream.
     const { tokens, error } = this.clientTokenizer.feed(data);
     const endError = error ?? this.clientTokenizer.end();
     if (endError !== null) {
-      this.fail(clientFailure(endError), endError.text);
+      this.finish(clientFailure(endError), endError.text);
       return;
     }
     for (const token of tokens) {
       if (!this.acceptsClientData()) return;
-      if (token.kind === 'element') this.onClientElement(token);
+      if (token.kind === 'element') this.onClientElement(token, receivedAt);
     }
+    this.throttle(data.length);
+  }
+
+  /** --max-bytes-per-second: stop reading for as long as the client is ahead of its rate; never drop. */
+  private throttle(bytes: number): void {
+    if (this.rate === null || this.finished) return;
+    const waitMs = this.rate.take(bytes);
+    if (waitMs === 0 || this.rateTimer !== null) return;
+    this.pauseClient('rate');
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = null;
+      this.resumeClient('rate');
+    }, waitMs);
   }
 
   /** After `<close/>` (RFC 7395 §3.6) or teardown, further client data is ignored. */
@@ -149,13 +202,14 @@ export class Session {
     return !this.finished && this.state !== 'closing';
   }
 
-  private onClientElement(el: ElementToken): void {
+  private onClientElement(el: ElementToken, receivedAt: number): void {
     const kind = classifyClientElement(el);
     if (this.state === 'awaiting_open' && kind.kind !== 'open') {
-      if (kind.kind === 'bad-framing') this.fail('BAD_FRAMING_NAMESPACE', kind.detail);
-      else this.fail('FIRST_NOT_OPEN', `the first message must be <open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>, got <${el.name}>`);
+      if (kind.kind === 'bad-framing') this.finish('BAD_FRAMING_NAMESPACE', kind.detail);
+      else this.finish('FIRST_NOT_OPEN', `the first message must be <open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>, got <${el.name}>`);
       return;
     }
+    if (this.trace) this.log.trace({ event: 'xml_in', xml: traceView(el.name, el.bytes) }, 'client element');
     switch (kind.kind) {
       case 'open':
         this.onClientOpen(kind.attrs);
@@ -164,16 +218,22 @@ export class Session {
         this.onClientCloseElement();
         return;
       case 'bad-framing':
-        this.fail('BAD_FRAMING_NAMESPACE', kind.detail);
+        this.finish('BAD_FRAMING_NAMESPACE', kind.detail);
         return;
       case 'stanza':
+        this.lastActivity = Date.now();
+        this.metrics.hot.elements.c2s[elementKind(el.name)].inc();
+        this.metrics.hot.size.c2s.observe(el.bytes.length);
         this.sendUpstream(el.bytes);
+        if (this.upstreamConnected) this.metrics.hot.relay.c2s.observe(nowSeconds() - receivedAt);
         return;
     }
   }
 
   private onClientOpen(attrs: readonly Attribute[]): void {
     this.openAttrs = attrs;
+    this.openSentAt = nowSeconds();
+    this.lastActivity = Date.now();
     if (this.state === 'awaiting_open') {
       clearTimeout(this.openTimer!);
       this.openTimer = null;
@@ -209,19 +269,31 @@ export class Session {
       // must not grow memory while the server is not there yet). The stream header is not counted.
       const isHeader = this.pending.length === 0;
       if (!isHeader && (this.pending.length > this.config.preConnectQueueMessages || this.pendingBytes + bytes.length > this.config.preConnectQueueBytes)) {
-        this.fail('CLIENT_FLOOD_BEFORE_READY', `more than ${this.config.preConnectQueueMessages} messages or ${this.config.preConnectQueueBytes} bytes before the server connection was ready`);
+        this.finish('CLIENT_FLOOD_BEFORE_READY', `more than ${this.config.preConnectQueueMessages} messages or ${this.config.preConnectQueueBytes} bytes before the server connection was ready`);
         return;
       }
       this.pending.push(bytes);
       if (!isHeader) this.pendingBytes += bytes.length;
       return;
     }
-    const ok = this.upstream!.write(bytes);
-    if (!ok && !this.pausedClientForUpstream) {
+    if (!this.upstream!.write(bytes)) {
       // The server reads slower than the client writes: stop reading the WebSocket until 'drain'.
-      this.pausedClientForUpstream = true;
-      this.ws.pause();
-      this.log.debug({ event: 'backpressure_pause', side: 'ws' }, 'server is slow: pausing WebSocket reads');
+      this.pauseClient('upstream');
+    }
+  }
+
+  private pauseClient(reason: ClientPause): void {
+    if (this.clientReads.hold(reason) && reason !== 'connecting') {
+      const side: PauseSide = reason === 'rate' ? 'rate_limit' : 'ws';
+      this.metrics.pauses.inc({ side });
+      this.log.debug({ event: 'backpressure_pause', side }, reason === 'rate' ? 'client over its byte rate: pausing WebSocket reads' : 'server is slow: pausing WebSocket reads');
+    }
+  }
+
+  private resumeClient(reason: ClientPause): void {
+    if (this.finished) return;
+    if (this.clientReads.release(reason) && reason !== 'connecting') {
+      this.log.debug({ event: 'backpressure_resume', side: reason === 'rate' ? 'rate_limit' : 'ws' }, 'resuming WebSocket reads');
     }
   }
 
@@ -235,8 +307,12 @@ export class Session {
 
   private connect(): void {
     // Read no more client data than the bounded queue holds until the server is reachable.
-    this.ws.pause();
-    const socket = connectUpstream(this.config.upstream, this.config.connectTimeoutMs, (outcome) => this.onConnectOutcome(outcome));
+    this.pauseClient('connecting');
+    const startedAt = nowSeconds();
+    const socket = connectUpstream(this.config.upstream, this.config.connectTimeoutMs, (outcome) => {
+      this.metrics.upstreamConnect.observe({ result: outcome.ok ? 'ok' : outcome.reason }, nowSeconds() - startedAt);
+      this.onConnectOutcome(outcome);
+    });
     this.upstream = socket;
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (this.upstreamConnected) this.onUpstreamEnd(`${err.code ?? 'error'}: ${err.message}`);
@@ -250,19 +326,13 @@ export class Session {
       if (this.upstreamConnected) this.onUpstreamEnd('server ended the TCP connection');
     });
     socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
-    socket.on('drain', () => {
-      if (this.pausedClientForUpstream && !this.finished) {
-        this.pausedClientForUpstream = false;
-        this.ws.resume();
-        this.log.debug({ event: 'backpressure_resume', side: 'ws' }, 'server caught up: resuming WebSocket reads');
-      }
-    });
+    socket.on('drain', () => this.resumeClient('upstream'));
   }
 
   private onConnectOutcome(outcome: ConnectOutcome): void {
     if (this.finished) return;
     if (!outcome.ok) {
-      this.fail('UPSTREAM_CONNECT_FAILED', `cannot reach the XMPP server: ${outcome.message}`);
+      this.finish('UPSTREAM_CONNECT_FAILED', `cannot reach the XMPP server: ${outcome.message}`);
       return;
     }
     this.upstreamConnected = true;
@@ -273,22 +343,24 @@ export class Session {
     this.pendingBytes = 0;
     for (const bytes of pending) this.sendUpstream(bytes);
     if (this.endReason === 'CLIENT_CLOSED') this.sendFooterUpstream();
-    if (!this.pausedClientForUpstream) this.ws.resume();
+    this.resumeClient('connecting');
   }
 
   // ---------------------------------------------------------------- server → client
 
   private onServerData(chunk: Buffer): void {
     if (this.finished) return;
+    const receivedAt = nowSeconds();
+    this.metrics.hot.bytes.s2c.inc(chunk.length);
     const { tokens, error } = this.serverTokenizer.feed(chunk);
     for (const token of tokens) {
       if (this.finished) return;
-      this.onServerToken(token);
+      this.onServerToken(token, receivedAt);
     }
     if (error !== null && !this.finished) this.failUpstreamXml(error.condition, error.text);
   }
 
-  private onServerToken(token: Token): void {
+  private onServerToken(token: Token, receivedAt: number): void {
     switch (token.kind) {
       case 'stream-open': {
         const scope = namespaceScope(token);
@@ -301,6 +373,10 @@ export class Session {
         this.scope = scope;
         this.sendToClient(openFromStreamHeader(token));
         this.openSentToClient = true;
+        if (this.openSentAt !== null) {
+          this.metrics.streamOpen.observe(nowSeconds() - this.openSentAt);
+          this.openSentAt = null;
+        }
         return;
       }
       case 'stream-close':
@@ -308,46 +384,46 @@ export class Session {
         this.finish(this.endReason ?? 'UPSTREAM_CLOSED', 'server closed the stream');
         return;
       case 'element':
-        this.onServerElement(token);
+        this.onServerElement(token, receivedAt);
         return;
     }
   }
 
-  private onServerElement(el: ElementToken): void {
+  private onServerElement(el: ElementToken, receivedAt: number): void {
     const scope = this.scope;
     if (scope === null) {
       this.failUpstreamXml('not-well-formed', 'element before the stream header');
       return;
     }
-    const isStreamNs = (local: string): boolean => {
-      const colon = el.name.indexOf(':');
-      const prefix = colon < 0 ? '' : el.name.slice(0, colon);
-      const localName = colon < 0 ? el.name : el.name.slice(colon + 1);
-      const ns = getAttr(el.attrs, prefix === '' ? 'xmlns' : `xmlns:${prefix}`) ?? scope.get(prefix);
-      return localName === local && ns === NS_STREAMS;
-    };
-    let element = el;
-    if (el.name.endsWith('features') && isStreamNs('features')) {
+    let bytes = el.bytes;
+    if (el.name.endsWith('features') && isStreamsElement(el, 'features', scope)) {
       const rewrite = rewriteFeatures(el);
       if (rewrite.kind === 'starttls-required') {
         this.log.error(
           { event: 'upstream_requires_starttls', upstream: `${this.config.upstream.host}:${this.config.upstream.port}` },
           'the XMPP server requires STARTTLS, which this gateway does not speak upstream yet: allow plaintext c2s from the gateway (Prosody: c2s_require_encryption = false; ejabberd: starttls_required: false on the gateway-facing listener) or put the gateway on the same host/network',
         );
-        this.fail('UPSTREAM_REQUIRES_TLS', 'the XMPP server requires STARTTLS on its c2s port, which this gateway does not support upstream');
+        this.finish('UPSTREAM_REQUIRES_TLS', 'the XMPP server requires STARTTLS on its c2s port, which this gateway does not support upstream');
         return;
       }
-      if (rewrite.kind === 'rewritten') element = { ...el, bytes: rewrite.bytes };
-    } else if (el.name.endsWith('error') && isStreamNs('error')) {
+      if (rewrite.kind === 'rewritten') bytes = rewrite.bytes;
+    } else if (el.name.endsWith('error') && isStreamsElement(el, 'error', scope)) {
+      const condition = streamErrorConditionOf(el);
       this.endReason = 'UPSTREAM_STREAM_ERROR';
-      this.log.info({ event: 'upstream_stream_error' }, 'server sent a stream error');
+      this.metrics.streamError(condition, 'server');
+      this.log.info({ event: 'upstream_stream_error', condition }, `server sent stream error ${condition}`);
     }
-    const standalone = toStandaloneElement(element, scope);
+    const standalone = toStandaloneElement(el, scope, bytes);
     if (standalone === null) {
       this.failUpstreamXml('not-well-formed', `server element <${el.name}> uses an undeclared namespace prefix`);
       return;
     }
+    if (this.trace) this.log.trace({ event: 'xml_out', xml: traceView(el.name, standalone) }, 'server element');
+    this.lastActivity = Date.now();
+    this.metrics.hot.elements.s2c[elementKind(el.name)].inc();
+    this.metrics.hot.size.s2c.observe(standalone.length);
     this.sendToClient(standalone);
+    this.metrics.hot.relay.s2c.observe(nowSeconds() - receivedAt);
   }
 
   private sendToClient(data: Buffer | string): void {
@@ -358,6 +434,7 @@ export class Session {
       // The client reads slower than the server writes: stop reading TCP until the WebSocket drains.
       this.pausedUpstreamForClient = true;
       this.upstream.pause();
+      this.metrics.pauses.inc({ side: 'tcp' });
       this.log.debug({ event: 'backpressure_pause', side: 'tcp' }, 'client is slow: pausing server reads');
     }
   }
@@ -373,7 +450,7 @@ export class Session {
   private onUpstreamEnd(detail: string): void {
     if (this.finished) return;
     if (!this.openSentToClient) {
-      this.fail('UPSTREAM_CONNECT_FAILED', `${detail} before sending a stream header`);
+      this.finish('UPSTREAM_CONNECT_FAILED', `${detail} before sending a stream header`);
       return;
     }
     this.finish(this.endReason ?? 'UPSTREAM_CLOSED', detail);
@@ -384,49 +461,60 @@ export class Session {
     if (this.upstreamConnected && !this.upstreamClosed && !this.footerSentUpstream) {
       this.upstream!.write(streamErrorXml(condition, text, false));
     }
-    this.fail('UPSTREAM_BAD_XML', `server sent XML the gateway cannot relay (${condition}): ${text}`);
+    this.finish('UPSTREAM_BAD_XML', `server sent XML the gateway cannot relay (${condition}): ${text}`);
   }
 
   // ---------------------------------------------------------------- client WebSocket events
 
   private onClientError(err: Error & { code?: string }): void {
     // ws has already started closing with the RFC 6455 code; record why and drop upstream accordingly.
-    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.fail('CLIENT_MESSAGE_TOO_BIG', err.message);
-    else if (err.code === 'WS_ERR_INVALID_UTF8') this.fail('CLIENT_BAD_UTF8', err.message);
-    else this.fail('CLIENT_WS_PROTOCOL', `${err.code ?? 'error'}: ${err.message}`);
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.finish('CLIENT_MESSAGE_TOO_BIG', err.message);
+    else if (err.code === 'WS_ERR_INVALID_UTF8') this.finish('CLIENT_BAD_UTF8', err.message);
+    else this.finish('CLIENT_WS_PROTOCOL', `${err.code ?? 'error'}: ${err.message}`);
   }
 
   private onClientClose(code: number): void {
     this.wsClosed = true;
+    this.metrics.wsClosed(code);
     if (!this.finished) {
       // No <close/> came first: a lost connection, not a logout (RFC 7395 §3.6).
-      this.fail(this.endReason === 'CLIENT_CLOSED' ? 'CLIENT_CLOSED' : 'CLIENT_GONE', `WebSocket closed with code ${code} without <close/>`);
+      this.finish(this.endReason === 'CLIENT_CLOSED' ? 'CLIENT_CLOSED' : 'CLIENT_GONE', `WebSocket closed with code ${code} without <close/>`);
     }
     this.maybeClosed();
   }
 
-  /** Called by the ping sweep every --ping-interval. */
-  heartbeat(): void {
+  /** Called by the gateway's sweep every --ping-interval: keepalive and idle timeout. */
+  heartbeat(now = Date.now()): void {
     if (this.finished) return;
     if (!this.alive) {
-      this.fail('PING_TIMEOUT', `no pong within ${this.config.pingIntervalMs} ms`);
+      this.finish('PING_TIMEOUT', `no pong within ${this.config.pingIntervalMs} ms`);
+      return;
+    }
+    if (this.config.idleTimeoutMs > 0 && now - this.lastActivity >= this.config.idleTimeoutMs) {
+      this.finish('IDLE_TIMEOUT', `no XMPP traffic for ${this.config.idleTimeoutMs} ms`);
       return;
     }
     this.alive = false;
     this.ws.ping();
   }
 
-  /** Ends the session with a system-shutdown stream error (or a see-other-uri close). */
-  shutdown(text = 'gateway shutting down'): void {
-    this.fail('SHUTDOWN', text);
+  /**
+   * Ends the session because the gateway stops: `<close see-other-uri>` when a redirect is
+   * configured (RFC 7395 §3.6.1), otherwise a system-shutdown stream error.
+   */
+  shutdown(): void {
+    if (this.config.redirectUri !== null) this.finish('SHUTDOWN_REDIRECT', `gateway shutting down; reconnect to ${this.config.redirectUri}`);
+    else this.finish('SHUTDOWN', 'gateway shutting down');
+  }
+
+  /** Last resort (forced shutdown): drop both connections now, without any goodbye. */
+  destroy(): void {
+    this.finish('SHUTDOWN', 'forced shutdown');
+    this.ws.terminate();
+    this.upstream?.destroy();
   }
 
   // ---------------------------------------------------------------- teardown
-
-  /** Ends the session with a failure from the table; idempotent. */
-  fail(code: FailureCode, text: string): void {
-    this.finish(code, text);
-  }
 
   /**
    * The single teardown path. In order: the client gets `<open/>` if it has none yet, the stream error
@@ -440,19 +528,19 @@ export class Session {
     const failure = new SessionFailure(code, text).failure;
     const prevState = this.state;
     this.state = 'closed';
-    if (this.openTimer) clearTimeout(this.openTimer);
-    if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.openTimer = this.closeTimer = null;
+    for (const timer of [this.openTimer, this.closeTimer, this.rateTimer]) if (timer !== null) clearTimeout(timer);
+    this.openTimer = this.closeTimer = this.rateTimer = null;
     this.pending = [];
+    if (failure.condition !== null) this.metrics.streamError(failure.condition, failure.origin);
 
-    // Client side. Reads may be paused (connecting, backpressure): resume them, or the client's half
-    // of the close handshake would never be read and ws would wait its 30 s close timer.
+    // Client side. Reads may be paused (connecting, backpressure, rate): resume them, or the client's
+    // half of the close handshake would never be read and ws would wait its 30 s close timer.
     if (this.ws.isPaused) this.ws.resume();
     const wsOpen = !this.wsClosed && this.ws.readyState === this.ws.OPEN;
     if (wsOpen) {
       if (failure.wsCloseCode === WS_CLOSE.ABNORMAL) {
         this.ws.terminate();
-      } else if (failure.condition === null && failure.wsCloseCode !== WS_CLOSE.NORMAL) {
+      } else if (failure.condition === null && failure.wsCloseCode !== WS_CLOSE.NORMAL && code !== 'SHUTDOWN_REDIRECT') {
         this.ws.close(failure.wsCloseCode, text.slice(0, 120));
       } else {
         if (failure.condition !== null) {
@@ -460,7 +548,8 @@ export class Session {
           if (!this.openSentToClient) this.ws.send(openElement(this.generatedOpenAttrs()), TEXT);
           this.ws.send(streamErrorXml(failure.condition, text), TEXT);
         }
-        if (prevState !== 'awaiting_open' || failure.condition !== null) this.ws.send(closeElement(), TEXT);
+        if (code === 'SHUTDOWN_REDIRECT') this.ws.send(closeElement(this.config.redirectUri!), TEXT);
+        else if (prevState !== 'awaiting_open' || failure.condition !== null) this.ws.send(closeElement(), TEXT);
         this.ws.close(failure.wsCloseCode);
       }
     }
@@ -481,6 +570,7 @@ export class Session {
     }
 
     const durationMs = Date.now() - this.startedAt;
+    this.metrics.sessionDuration.observe({ reason: failure.event }, durationMs / 1000);
     const fields = {
       event: 'session_closed', reason: failure.event, condition: failure.condition, origin: failure.origin,
       ws_close_code: failure.wsCloseCode, duration_s: durationMs / 1000, bytes_in: this.bytesFromClient, bytes_out: this.bytesToClient,
@@ -498,7 +588,6 @@ export class Session {
     return attrs;
   }
 
-  private closedNotified = false;
   private maybeClosed(): void {
     if (!this.finished || this.closedNotified) return;
     const upstreamDone = this.upstream === null || this.upstreamClosed;
@@ -508,14 +597,6 @@ export class Session {
     }
   }
 
-  /** Last resort (forced shutdown): drop both connections now, without any goodbye. */
-  destroy(): void {
-    this.finish('SHUTDOWN', 'forced shutdown');
-    this.ws.terminate();
-    this.upstream?.destroy();
-  }
-
-  /** For tests: is anything still open? */
   get isFinished(): boolean {
     return this.finished;
   }

@@ -8,7 +8,7 @@ import { WS_SUBPROTOCOL } from '../xmpp/namespaces';
 
 export type HandshakeVerdict =
   | { readonly ok: true }
-  | { readonly ok: false; readonly status: number; readonly reason: string; readonly result: 'bad_path' | 'bad_protocol' };
+  | { readonly ok: false; readonly status: number; readonly reason: string; readonly result: 'bad_path' | 'bad_protocol' | 'bad_origin' };
 
 /** The path of a request target, without query string (`/xmpp-websocket?x=1` → `/xmpp-websocket`). */
 export function requestPath(url: string | undefined): string {
@@ -24,7 +24,38 @@ export function offeredProtocols(req: IncomingMessage): string[] {
   return raw.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
 }
 
-export function checkUpgrade(req: IncomingMessage, path: string): HandshakeVerdict {
+/** `https://*.example.org` → a matcher for that origin and its subdomains' origins. */
+function originMatches(pattern: string, origin: string): boolean {
+  const star = pattern.indexOf('://*.');
+  if (star < 0) return pattern.toLowerCase() === origin;
+  const scheme = pattern.slice(0, star + 3).toLowerCase();
+  const suffix = pattern.slice(star + 4).toLowerCase(); // ".example.org[:port]"
+  return origin.startsWith(scheme) && origin.endsWith(suffix) && origin.length > scheme.length + suffix.length;
+}
+
+/**
+ * RFC 6455 §10.2: browsers always send `Origin`, so checking it stops other sites' pages from opening
+ * sessions with a visitor's browser (cross-site WebSocket hijacking). Requests without `Origin` come
+ * from non-browser clients, which could forge it anyway, and are allowed. `same-origin` accepts an
+ * Origin whose host[:port] equals the request's Host header, which a reverse proxy passes on.
+ */
+export function checkOrigin(req: IncomingMessage, allowed: readonly string[]): boolean {
+  const raw = req.headers.origin;
+  if (raw === undefined) return true;
+  const origin = raw.trim().toLowerCase();
+  for (const pattern of allowed) {
+    if (pattern === '*') return true;
+    if (pattern === 'same-origin') {
+      const host = req.headers.host?.toLowerCase();
+      if (host !== undefined && (origin === `https://${host}` || origin === `http://${host}`)) return true;
+      continue;
+    }
+    if (originMatches(pattern, origin)) return true;
+  }
+  return false;
+}
+
+export function checkUpgrade(req: IncomingMessage, path: string, allowedOrigins: readonly string[] = ['*']): HandshakeVerdict {
   if (requestPath(req.url) !== path) {
     return { ok: false, status: 404, reason: `Not Found: the XMPP WebSocket endpoint is ${path}\n`, result: 'bad_path' };
   }
@@ -34,6 +65,9 @@ export function checkUpgrade(req: IncomingMessage, path: string): HandshakeVerdi
       ok: false, status: 400, result: 'bad_protocol',
       reason: 'Bad Request: offer the WebSocket subprotocol "xmpp" (Sec-WebSocket-Protocol: xmpp, RFC 7395 §3.1)\n',
     };
+  }
+  if (!checkOrigin(req, allowedOrigins)) {
+    return { ok: false, status: 403, result: 'bad_origin', reason: 'Forbidden: this page\'s Origin may not use this XMPP endpoint (see --allowed-origins)\n' };
   }
   return { ok: true };
 }

@@ -8,6 +8,8 @@
  */
 import { NS_STREAMS, NS_XMPP_STREAMS } from './namespaces';
 import { escapeText } from '../xml/escape';
+import { childrenOf } from '../xml/children';
+import type { ElementToken } from '../xml/tokens';
 
 /** RFC 6120 §4.9.3: every defined stream-error condition. */
 export const STREAM_ERROR_CONDITIONS = [
@@ -150,9 +152,17 @@ export const FAILURES = {
     condition: null, wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'client',
     event: 'client_closed', description: 'the client sent `<close/>`: `</stream:stream>` upstream, wait up to `--close-timeout` for the server, `<close/>`, close 1000',
   },
+  IDLE_TIMEOUT: {
+    condition: 'connection-timeout', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'gateway',
+    event: 'idle_timeout', description: 'no element in either direction for `--idle-timeout` (checked at each ping)',
+  },
   SHUTDOWN: {
-    condition: 'system-shutdown', wsCloseCode: WS_CLOSE.GOING_AWAY, closeUpstreamStream: true, origin: 'gateway',
-    event: 'shutdown', description: 'the gateway is stopping (SIGTERM/SIGINT)',
+    condition: 'system-shutdown', wsCloseCode: WS_CLOSE.GOING_AWAY, closeUpstreamStream: false, origin: 'gateway',
+    event: 'shutdown', description: 'the gateway is stopping and `--drain-timeout` has passed; upstream is dropped without `</stream:stream>` so XEP-0198 sessions can resume through another node',
+  },
+  SHUTDOWN_REDIRECT: {
+    condition: null, wsCloseCode: WS_CLOSE.GOING_AWAY, closeUpstreamStream: false, origin: 'gateway',
+    event: 'shutdown_redirect', description: 'as `shutdown`, with `--redirect-uri` set: `<close see-other-uri="…"/>` instead of the stream error (RFC 7395 §3.6.1)',
   },
   INTERNAL: {
     condition: 'internal-server-error', wsCloseCode: WS_CLOSE.INTERNAL_ERROR, closeUpstreamStream: true, origin: 'gateway',
@@ -182,4 +192,13 @@ export function streamErrorXml(condition: StreamErrorCondition, text?: string, s
   const decl = standalone ? ` xmlns:stream='${NS_STREAMS}'` : '';
   const textXml = text ? `<text xmlns='${NS_XMPP_STREAMS}'>${escapeText(text)}</text>` : '';
   return `<stream:error${decl}><${condition} xmlns='${NS_XMPP_STREAMS}'/>${textXml}</stream:error>`;
+}
+
+/** The defined condition inside a `<stream:error/>` from the server, or `undefined-condition`. */
+export function streamErrorConditionOf(el: Pick<ElementToken, 'bytes' | 'nameEnd'>): StreamErrorCondition {
+  for (const child of childrenOf(el) ?? []) {
+    const name = child.token.name;
+    if (isStreamErrorCondition(name)) return name;
+  }
+  return 'undefined-condition';
 }

@@ -1,9 +1,19 @@
-import { ConfigError, defaultConfig, helpText, parseBytes, parseCli, parseDuration, parseHostPort } from '../../src/config';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, cidrList, defaultConfig, helpText, parseBytes, parseCidr, parseCli, parseDuration, parseHostPort, printConfig } from '../../src/config';
 
 function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const r = parseCli(argv, env);
   if (r.kind !== 'run') throw new Error(`expected run, got ${r.kind}`);
   return r.config;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'xmppgw-config-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
 }
 
 describe('parseCli', () => {
@@ -16,35 +26,53 @@ describe('parseCli', () => {
     expect(c.pingIntervalMs).toBe(30000);
     expect(c.openTimeoutMs).toBe(10000);
     expect(c.connectTimeoutMs).toBe(10000);
+    expect(c.metricsListen).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(c.allowedOrigins).toEqual(['same-origin']);
+    expect(c.trustedProxies).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(c.connectionRatePerIp).toEqual({ count: 60, windowMs: 10000 });
+    expect(c.redirectUri).toBeNull();
+    expect(c.workers).toBeGreaterThanOrEqual(1);
     expect(Object.isFrozen(c)).toBe(true);
     expect(defaultConfig()).toEqual(c);
   });
 
-  it('reads flags, and environment variables when no flag is given', () => {
-    const c = run(['--listen', '[::1]:0', '--upstream=xmpp.example.org:5222'], {
-      XMPP_WS_GATEWAY_LISTEN: '0.0.0.0:1',
-      XMPP_WS_GATEWAY_PATH: '/ws',
-      XMPP_WS_GATEWAY_MAX_STANZA_SIZE: '512k',
+  it('takes flags over environment over file over defaults', () => {
+    const cfg = file('p.yaml', 'listen: 0.0.0.0:1\npath: /from-file\nmax-stanza-size: 300k\nping-interval: 10\nallowed-origins:\n  - https://a.example\n  - https://*.b.example\n');
+    const c = run(['--config', cfg, '--listen', '[::1]:0'], {
+      XMPP_WS_GATEWAY_LISTEN: '0.0.0.0:2',
+      XMPP_WS_GATEWAY_PATH: '/from-env',
       XMPP_WS_GATEWAY_PING_INTERVAL: '1500ms',
     });
     expect(c.listen).toEqual({ host: '::1', port: 0 });
-    expect(c.upstream).toEqual({ host: 'xmpp.example.org', port: 5222 });
-    expect(c.path).toBe('/ws');
-    expect(c.maxStanzaSize).toBe(512 * 1024);
+    expect(c.path).toBe('/from-env');
+    expect(c.maxStanzaSize).toBe(300 * 1024);
     expect(c.pingIntervalMs).toBe(1500);
+    expect(c.allowedOrigins).toEqual(['https://a.example', 'https://*.b.example']);
+  });
+
+  it('reads JSON files and the config path from the environment', () => {
+    const cfg = file('p.json', JSON.stringify({ 'max-connections': 7, 'redirect-uri': 'wss://next.example/ws' }));
+    const c = run([], { XMPP_WS_GATEWAY_CONFIG: cfg });
+    expect(c.maxConnections).toBe(7);
+    expect(c.redirectUri).toBe('wss://next.example/ws');
   });
 
   it.each([
-    [['--listen', 'nohost'], /--listen "nohost": expected HOST:PORT/],
+    [['--listen', 'nohost'], /invalid --listen "nohost": expected HOST:PORT/],
     [['--listen', '1.2.3.4:70000'], /--listen/],
     [['--listen', '[nothex]:1'], /--listen/],
     [['--upstream', 'a b:5222'], /--upstream/],
-    [['--path', 'xmpp'], /--path "xmpp": expected an absolute URL path/],
-    [['--max-stanza-size', '12'], /--max-stanza-size "12": expected a size in bytes between 10000/],
-    [['--max-stanza-size', 'lots'], /--max-stanza-size/],
+    [['--path', 'xmpp'], /invalid --path "xmpp": expected an absolute URL path/],
+    [['--max-stanza-size', '12'], /invalid --max-stanza-size "12": expected at least 10000 bytes/],
+    [['--max-stanza-size', 'lots'], /--max-stanza-size "lots": expected a size in bytes/],
     [['--ping-interval=-1'], /--ping-interval "-1": expected a duration/],
-    [['--ping-interval', '5h'], /--ping-interval/],
-    [['--log-level', 'loud'], /--log-level "loud": expected fatal, error/],
+    [['--ping-interval', '5h'], /--ping-interval "5h": expected at most 3600 s/],
+    [['--log-level', 'loud'], /--log-level "loud": expected one of fatal, error/],
+    [['--allowed-origins', 'example.org'], /--allowed-origins "example.org": expected origins like/],
+    [['--trusted-proxies', '10.0.0.0/33'], /--trusted-proxies "10.0.0.0\/33": expected CIDR ranges/],
+    [['--redirect-uri', 'ws://insecure.example/ws'], /--redirect-uri .*expected a wss:\/\/ URI/],
+    [['--connection-rate-per-ip', '10'], /--connection-rate-per-ip "10": expected COUNT\/DURATION/],
+    [['--workers', '0'], /--workers "0": expected "auto"/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['positional'], /positional/],
   ])('rejects %j naming the option', (argv, message) => {
@@ -52,26 +80,46 @@ describe('parseCli', () => {
     expect(() => parseCli(argv, {})).toThrow(message);
   });
 
-  it('names the environment variable when the bad value came from it', () => {
-    expect(() => parseCli([], { XMPP_WS_GATEWAY_UPSTREAM: 'bad' })).toThrow(/XMPP_WS_GATEWAY_UPSTREAM "bad"/);
+  it('names the environment variable or file that held the bad value', () => {
+    expect(() => parseCli([], { XMPP_WS_GATEWAY_UPSTREAM: 'bad' })).toThrow(/invalid XMPP_WS_GATEWAY_UPSTREAM "bad"/);
+    const cfg = file('bad.yaml', 'max-depth: 2\n');
+    expect(() => parseCli(['--config', cfg], {})).toThrow(new RegExp(`invalid max-depth in ${cfg} 2: expected at least 4`));
+    const unknown = file('unknown.yaml', 'max-stanza: 1\n');
+    expect(() => parseCli(['--config', unknown], {})).toThrow(/unknown setting "max-stanza"/);
+    expect(() => parseCli(['--config', file('broken.yaml', 'a: [')], {})).toThrow(/is not valid YAML/);
+    expect(() => parseCli(['--config', join(dir, 'missing.yaml')], {})).toThrow(/cannot read config file .*ENOENT/);
   });
 
-  it('answers --help and --version', () => {
+  it('answers --help, --version and --print-config', () => {
     expect(parseCli(['--help'], {}).kind).toBe('help');
     expect(parseCli(['-v'], {}).kind).toBe('version');
+    const printed = parseCli(['--print-config', '--max-depth', '9'], {});
+    expect(printed.kind).toBe('print-config');
+    if (printed.kind === 'print-config') expect(JSON.parse(printed.text).maxDepth).toBe(9);
     const text = helpText();
-    for (const flag of ['--listen', '--path', '--upstream', '--max-stanza-size', '--ping-interval', 'XMPP_WS_GATEWAY_LISTEN']) {
+    for (const flag of ['--listen', '--path', '--upstream', '--max-stanza-size', '--ping-interval', 'XMPP_WS_GATEWAY_LISTEN', '--config', '--print-config']) {
       expect(text).toContain(flag);
     }
   });
+
+  it('masks secrets when printing', () => {
+    const printed = JSON.parse(printConfig({ ...defaultConfig(), ...({ upstreamPassword: 'hunter2' } as object) } as never));
+    expect(printed.upstreamPassword).toBe('********');
+  });
 });
 
-describe('value parsers', () => {
-  it('parses sizes and durations with units', () => {
-    expect(parseBytes('x', '1MiB', 1, 1e9)).toBe(1048576);
-    expect(parseBytes('x', '10 k', 1, 1e9)).toBe(10240);
-    expect(parseDuration('x', '2m', 0, 1e9)).toBe(120000);
-    expect(parseDuration('x', '0.5', 0, 1e9)).toBe(500);
-    expect(parseHostPort('x', 'localhost:1')).toEqual({ host: 'localhost', port: 1 });
+describe('value grammars', () => {
+  it('parses sizes, durations, addresses and CIDR ranges', () => {
+    expect(parseBytes('1MiB')).toBe(1048576);
+    expect(parseBytes('10 k')).toBe(10240);
+    expect(parseDuration('2m')).toBe(120000);
+    expect(parseDuration('0.5')).toBe(500);
+    expect(parseHostPort('localhost:1')).toEqual({ host: 'localhost', port: 1 });
+    expect(parseCidr('10.1.0.0/16')).toEqual({ address: '10.1.0.0', prefix: 16, family: 'ipv4' });
+    expect(parseCidr('::1')).toEqual({ address: '::1', prefix: 128, family: 'ipv6' });
+    const list = cidrList(['10.0.0.0/8', '::1/128']);
+    expect(list.check('10.2.3.4', 'ipv4')).toBe(true);
+    expect(list.check('11.2.3.4', 'ipv4')).toBe(false);
+    expect(list.check('::1', 'ipv6')).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { checkUpgrade, offeredProtocols, requestPath, selectProtocol } from '../../src/ws/handshake';
+import { checkOrigin, checkUpgrade, offeredProtocols, requestPath, selectProtocol } from '../../src/ws/handshake';
 
 const req = (url: string, protocol?: string) =>
   ({ url, headers: protocol === undefined ? {} : { 'sec-websocket-protocol': protocol } }) as unknown as IncomingMessage;
@@ -28,5 +28,27 @@ describe('handshake policy', () => {
     expect(requestPath('/a?b')).toBe('/a');
     expect(requestPath(undefined)).toBe('/');
     expect(offeredProtocols(req('/', ' a ,b,, xmpp'))).toEqual(['a', 'b', 'xmpp']);
+  });
+});
+
+describe('Origin allowlist (RFC 6455 §10.2)', () => {
+  const withOrigin = (origin: string | undefined, host = 'chat.example.org') =>
+    ({ url: '/x', headers: { 'sec-websocket-protocol': 'xmpp', host, ...(origin === undefined ? {} : { origin }) } }) as unknown as IncomingMessage;
+
+  it.each([
+    [undefined, ['same-origin'], true],
+    ['https://chat.example.org', ['same-origin'], true],
+    ['https://evil.example', ['same-origin'], false],
+    ['https://evil.example', ['*'], true],
+    ['https://web.example.org', ['https://*.example.org'], true],
+    ['https://example.org', ['https://*.example.org'], false],
+    ['https://a.evilexample.org', ['https://*.example.org'], false],
+    ['http://web.example.org', ['https://*.example.org'], false],
+    ['https://App.Example.COM', ['https://app.example.com'], true],
+  ])('Origin %s with %j → %s', (origin, allowed, ok) => {
+    expect(checkOrigin(withOrigin(origin), allowed)).toBe(ok);
+    const v = checkUpgrade(withOrigin(origin), '/x', allowed);
+    expect(v.ok).toBe(ok);
+    if (!v.ok) expect(v).toMatchObject({ status: 403, result: 'bad_origin' });
   });
 });

@@ -1,0 +1,218 @@
+/**
+ * Running on every core (node:cluster). The primary forks `--workers` processes that share the
+ * WebSocket listener (the primary hands out connections round-robin) and serves the operations
+ * listener itself: /metrics aggregates every worker (prom-client's AggregatorRegistry), /readyz asks
+ * every worker. A worker that dies is logged, counted and replaced; SIGTERM/SIGINT drains every
+ * worker. Workers keep no shared state, which is also why scaling past one machine is just more
+ * replicas behind a load balancer.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import { Gateway } from './gateway';
+import { Metrics, PREFIX } from './metrics';
+import { OpsServer, type Readiness } from './http/ops-server';
+
+/** Primary ⇄ worker messages (besides prom-client's own). */
+type ToWorker = { type: 'xmppgw:drain' } | { type: 'xmppgw:readiness?'; id: number };
+type ToPrimary = { type: 'xmppgw:listening' } | { type: 'xmppgw:readiness'; id: number; readiness: Readiness };
+
+function isMessage<T extends { type: string }>(msg: unknown): msg is T {
+  return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string' && (msg as { type: string }).type.startsWith('xmppgw:');
+}
+
+/** Worker restarts inside this window count towards the crash-loop back-off. */
+const RESTART_WINDOW_MS = 60_000;
+const READINESS_TIMEOUT_MS = 2000;
+
+export async function runPrimary(config: Config, log: Logger): Promise<void> {
+  const registry = new Registry();
+  const restarts = new Counter({ name: `${PREFIX}worker_restarts_total`, help: 'Worker processes that died and were replaced.', registers: [registry] });
+  const workersGauge = new Gauge({ name: `${PREFIX}workers`, help: 'Worker processes alive.', registers: [registry], collect() { this.set(Object.keys(cluster.workers ?? {}).length); } });
+  void workersGauge;
+  const aggregator = new AggregatorRegistry();
+  let draining = false;
+  const recentRestarts: number[] = [];
+  let nextQuery = 0;
+  const pending = new Map<number, (r: Readiness) => void>();
+
+  const fork = (): Worker => {
+    const worker = cluster.fork();
+    worker.on('message', (msg: unknown) => {
+      if (!isMessage<ToPrimary>(msg)) return;
+      if (msg.type === 'xmppgw:readiness') pending.get(msg.id)?.(msg.readiness);
+    });
+    return worker;
+  };
+
+  let serving = false;
+  cluster.on('exit', (worker, code, signal) => {
+    if (draining) return;
+    if (!serving) {
+      // A worker that dies before every worker listens (port taken, bad permissions) will not do
+      // better on a restart: stop with the worker's own error already logged.
+      log.fatal({ event: 'worker_start_failed', pid: worker.process.pid, code, signal }, 'a worker failed to start; stopping');
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    restarts.inc();
+    const now = Date.now();
+    while (recentRestarts.length > 0 && now - recentRestarts[0]! > RESTART_WINDOW_MS) recentRestarts.shift();
+    recentRestarts.push(now);
+    // Back off when workers crash in a loop, so a bad deployment does not spin the CPU.
+    const delay = Math.min(30_000, recentRestarts.length > 3 ? 1000 * 2 ** (recentRestarts.length - 3) : 0);
+    log.error({ event: 'worker_died', pid: worker.process.pid, code, signal, restart_in_ms: delay }, `worker ${worker.process.pid} died (${signal ?? code}); replacing it`);
+    setTimeout(() => {
+      if (!draining) fork();
+    }, delay).unref();
+  });
+
+  const askWorker = (worker: Worker): Promise<Readiness> =>
+    new Promise((resolve) => {
+      const id = ++nextQuery;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        resolve({ ready: false, reason: `worker ${worker.process.pid} did not answer` });
+      }, READINESS_TIMEOUT_MS);
+      pending.set(id, (r) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        resolve(r);
+      });
+      worker.send({ type: 'xmppgw:readiness?', id } satisfies ToWorker);
+    });
+
+  const ops = new OpsServer({
+    metrics: async () => {
+      const [own, workers] = await Promise.all([registry.metrics(), aggregator.clusterMetrics()]);
+      return { contentType: registry.contentType, body: own + workers };
+    },
+    readiness: async () => {
+      if (draining) return { ready: false, reason: 'draining' };
+      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+      if (workers.length < config.workers) return { ready: false, reason: `${workers.length} of ${config.workers} workers running` };
+      const answers = await Promise.all(workers.map(askWorker));
+      const notReady = answers.find((a) => !a.ready);
+      return notReady ?? { ready: true, reason: `ready (${workers.length} workers)` };
+    },
+  });
+
+  const listening = new Promise<void>((resolve) => {
+    let count = 0;
+    cluster.on('message', (_worker, msg: unknown) => {
+      if (isMessage<ToPrimary>(msg) && msg.type === 'xmppgw:listening' && ++count === config.workers) resolve();
+    });
+  });
+  // The operations listener first: if its port is taken, fail before any worker exists.
+  if (config.metricsListen !== null) {
+    const at = await ops.listen(config.metricsListen);
+    log.info({ event: 'ops_listening', address: at.address, port: at.port }, `metrics and health on ${at.address}:${at.port}`);
+  }
+  for (let i = 0; i < config.workers; i++) fork();
+  await listening;
+  serving = true;
+  log.info({ event: 'cluster_ready', workers: config.workers }, `${config.workers} workers serving`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    draining = true;
+    log.info({ event: 'stopping', signal }, `received ${signal}: draining ${Object.keys(cluster.workers ?? {}).length} workers`);
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const exited = Promise.all(workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve())))));
+    for (const w of workers) w.send({ type: 'xmppgw:drain' } satisfies ToWorker);
+    // Workers exit on their own within drain + force time; a stuck one is killed after that.
+    const deadline = setTimeout(() => {
+      for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+    }, config.drainTimeoutMs + 5000);
+    void exited.then(async () => {
+      clearTimeout(deadline);
+      await ops.close();
+      log.info({ event: 'stopped' }, 'stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+export async function runWorker(config: Config, log: Logger): Promise<void> {
+  const metrics = new Metrics({ defaultMetrics: true });
+  // The primary's AggregatorRegistry asks each worker for this registry over IPC.
+  AggregatorRegistry.setRegistries(metrics.registry);
+  const gateway = new Gateway({ config, log: log.child({ worker: cluster.worker?.id }), metrics });
+  await gateway.listen();
+  const drainAndExit = (): void => {
+    void gateway.drain().then(() => process.exit(0));
+  };
+  process.on('message', (msg: unknown) => {
+    if (!isMessage<ToWorker>(msg)) return;
+    if (msg.type === 'xmppgw:drain') drainAndExit();
+    else if (msg.type === 'xmppgw:readiness?') {
+      void gateway.readiness().then((readiness) => process.send?.({ type: 'xmppgw:readiness', id: msg.id, readiness } satisfies ToPrimary));
+    }
+  });
+  // Ctrl-C reaches the whole process group: drain here too (idempotent with the primary's request).
+  process.on('SIGTERM', drainAndExit);
+  process.on('SIGINT', drainAndExit);
+  process.send?.({ type: 'xmppgw:listening' } satisfies ToPrimary);
+}
+
+export interface SingleProcess {
+  readonly gateway: Gateway;
+  readonly address: AddressInfo;
+  /** The operations listener's address, or null when --metrics-listen is off. */
+  readonly opsAddress: AddressInfo | null;
+  /** Drains the gateway (--drain-timeout), then closes the operations listener. */
+  stop(): Promise<void>;
+}
+
+/** One process, no cluster: gateway and operations listener side by side (also used by the demo). */
+export async function startSingle(config: Config, log: Logger): Promise<SingleProcess> {
+  const gateway = new Gateway({ config, log });
+  const address = await gateway.listen();
+  const ops = new OpsServer({
+    metrics: async () => ({ contentType: gateway.metrics.registry.contentType, body: await gateway.metrics.registry.metrics() }),
+    readiness: () => gateway.readiness(),
+  });
+  let opsAddress: AddressInfo | null = null;
+  if (config.metricsListen !== null) {
+    try {
+      opsAddress = await ops.listen(config.metricsListen);
+    } catch (err) {
+      await gateway.close();
+      throw err;
+    }
+    log.info({ event: 'ops_listening', address: opsAddress.address, port: opsAddress.port }, `metrics and health on ${opsAddress.address}:${opsAddress.port}`);
+  }
+  return {
+    gateway,
+    address,
+    opsAddress,
+    async stop() {
+      await gateway.drain();
+      await ops.close();
+    },
+  };
+}
+
+export async function runSingle(config: Config, log: Logger): Promise<void> {
+  const single = await startSingle(config, log);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ event: 'stopping', signal }, `received ${signal}: draining ${single.gateway.sessionCount} sessions for up to ${config.drainTimeoutMs / 1000} s`);
+    void single.stop().then(() => {
+      log.info({ event: 'stopped' }, 'stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+export const isWorker = (): boolean => cluster.isWorker;

@@ -1,0 +1,131 @@
+/**
+ * Every Prometheus metric the gateway exports, declared in this one place (prom-client).
+ *
+ * Conventions (prometheus.io naming guide): one prefix, base units in the name, `_total` on
+ * counters, and bounded label values only — never a JID, IP address or connection id (those go in
+ * logs). Label sets that are known up front are created at zero so dashboards and rate() see them
+ * from the first scrape. Node's default process_* and nodejs_* metrics stay unprefixed so
+ * community dashboards work.
+ *
+ * Hot-path counters are bound to their label values once (`.labels(...)` children), so counting an
+ * element is a property lookup and an addition, not a label-hash computation.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from './version';
+import { FAILURES, STREAM_ERROR_CONDITIONS, type ErrorOrigin, type StreamErrorCondition } from './xmpp/stream-error';
+
+export const PREFIX = 'xmppgw_';
+
+export type Direction = 'c2s' | 's2c';
+export type ElementKind = 'message' | 'presence' | 'iq' | 'other';
+export type HandshakeResult = 'accepted' | 'bad_protocol' | 'bad_origin' | 'bad_path' | 'over_limit' | 'rate_limited' | 'draining';
+export type ConnectResult = 'ok' | 'refused' | 'timeout' | 'error';
+export type SessionState = 'awaiting_open' | 'connecting' | 'open' | 'closing';
+export type PauseSide = 'ws' | 'tcp' | 'rate_limit';
+
+const DIRECTIONS: readonly Direction[] = ['c2s', 's2c'];
+const KINDS: readonly ElementKind[] = ['message', 'presence', 'iq', 'other'];
+const HANDSHAKE_RESULTS: readonly HandshakeResult[] = ['accepted', 'bad_protocol', 'bad_origin', 'bad_path', 'over_limit', 'rate_limited', 'draining'];
+const CONNECT_RESULTS: readonly ConnectResult[] = ['ok', 'refused', 'timeout', 'error'];
+export const SESSION_STATES: readonly SessionState[] = ['awaiting_open', 'connecting', 'open', 'closing'];
+const PAUSE_SIDES: readonly PauseSide[] = ['ws', 'tcp', 'rate_limit'];
+const ORIGINS: readonly ErrorOrigin[] = ['gateway', 'client', 'server'];
+/** The close codes the gateway sends or sees; anything else is counted as `other`. */
+const CLOSE_CODES = ['1000', '1001', '1003', '1006', '1007', '1009', '1011', 'other'] as const;
+
+/** Latency buckets from 50 µs to 2.5 s: relaying is sub-millisecond, connecting and opening are not. */
+const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const SIZE_BUCKETS = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576];
+const DURATION_BUCKETS = [1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600];
+
+export interface MetricsOptions {
+  /** Collect Node's default metrics (process_*, nodejs_*) into this registry. */
+  readonly defaultMetrics?: boolean;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly buildInfo = new Gauge({ name: `${PREFIX}build_info`, help: 'Always 1; labels say which version runs.', labelNames: ['version', 'node_version'] as const, registers: [this.registry] });
+  readonly connections: Gauge<'state'>;
+  readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome.', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to open the TCP connection to the XMPP server, by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly streamOpen = new Histogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly relayLatency = new Histogram({ name: `${PREFIX}relay_latency_seconds`, help: 'Element complete on one side to written on the other, by direction.', labelNames: ['direction'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly sessionDuration = new Histogram({ name: `${PREFIX}session_duration_seconds`, help: 'Session lifetime from WebSocket handshake to teardown, by close reason.', labelNames: ['reason'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
+  readonly elements = new Counter({ name: `${PREFIX}elements_total`, help: 'Top-level XML elements relayed, by direction (c2s = client to server) and stanza kind.', labelNames: ['direction', 'kind'] as const, registers: [this.registry] });
+  readonly bytes = new Counter({ name: `${PREFIX}transferred_bytes_total`, help: 'Bytes relayed, by direction, as received (c2s: WebSocket payload; s2c: TCP payload).', labelNames: ['direction'] as const, registers: [this.registry] });
+  readonly elementSize = new Histogram({ name: `${PREFIX}element_size_bytes`, help: 'Size of relayed top-level elements, by direction.', labelNames: ['direction'] as const, buckets: SIZE_BUCKETS, registers: [this.registry] });
+  readonly streamErrors = new Counter({ name: `${PREFIX}stream_errors_total`, help: 'Stream errors, by RFC 6120 condition and who caused them.', labelNames: ['condition', 'origin'] as const, registers: [this.registry] });
+  readonly wsCloses = new Counter({ name: `${PREFIX}ws_closes_total`, help: 'WebSocket connections ended, by close code (1006: dropped without a close frame).', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly pauses = new Counter({ name: `${PREFIX}backpressure_pauses_total`, help: 'Times reads were paused: ws = server slow, tcp = client slow, rate_limit = client over --max-bytes-per-second.', labelNames: ['side'] as const, registers: [this.registry] });
+  readonly workerRestarts = new Counter({ name: `${PREFIX}worker_restarts_total`, help: 'Worker processes that died and were replaced.', registers: [this.registry] });
+
+  /** Pre-bound children for the per-element hot path. */
+  readonly hot: {
+    readonly elements: Record<Direction, Record<ElementKind, { inc(n?: number): void }>>;
+    readonly bytes: Record<Direction, { inc(n: number): void }>;
+    readonly size: Record<Direction, { observe(v: number): void }>;
+    readonly relay: Record<Direction, { observe(v: number): void }>;
+  };
+
+  /** Called at scrape time to count sessions by state (prom-client collect(), never a timer); set by the Gateway. */
+  sessionStatesSource: (() => Record<SessionState, number>) | null = null;
+
+  constructor(opts: MetricsOptions = {}) {
+    const metrics = this;
+    this.connections = new Gauge({
+      name: `${PREFIX}connections`,
+      help: 'Open client sessions by state, counted at scrape time.',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        if (metrics.sessionStatesSource === null) return;
+        const counts = metrics.sessionStatesSource();
+        for (const state of SESSION_STATES) this.set({ state }, counts[state]);
+      },
+    });
+    this.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
+    for (const state of SESSION_STATES) this.connections.set({ state }, 0);
+    for (const result of HANDSHAKE_RESULTS) this.handshakes.inc({ result }, 0);
+    for (const result of CONNECT_RESULTS) this.upstreamConnect.zero({ result });
+    for (const code of CLOSE_CODES) this.wsCloses.inc({ code }, 0);
+    for (const side of PAUSE_SIDES) this.pauses.inc({ side }, 0);
+    for (const origin of ORIGINS) {
+      for (const condition of STREAM_ERROR_CONDITIONS) this.streamErrors.inc({ condition, origin }, 0);
+    }
+    for (const f of Object.values(FAILURES)) this.sessionDuration.zero({ reason: f.event });
+    const byDirection = <T>(make: (d: Direction) => T): Record<Direction, T> => ({ c2s: make('c2s'), s2c: make('s2c') });
+    this.hot = {
+      elements: byDirection((direction) => Object.fromEntries(KINDS.map((kind) => [kind, this.elements.labels(direction, kind)])) as Record<ElementKind, { inc(n?: number): void }>),
+      bytes: byDirection((direction) => this.bytes.labels(direction)),
+      size: byDirection((direction) => this.elementSize.labels(direction)),
+      relay: byDirection((direction) => this.relayLatency.labels(direction)),
+    };
+    for (const d of DIRECTIONS) this.hot.bytes[d].inc(0);
+    for (const d of DIRECTIONS) for (const k of KINDS) this.hot.elements[d][k].inc(0);
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts a stream error with a condition from the closed RFC 6120 set. */
+  streamError(condition: StreamErrorCondition, origin: ErrorOrigin): void {
+    this.streamErrors.inc({ condition, origin });
+  }
+
+  wsClosed(code: number): void {
+    const label = (CLOSE_CODES as readonly string[]).includes(String(code)) ? String(code) : 'other';
+    this.wsCloses.inc({ code: label });
+  }
+}
+
+/** The stanza kind label of a top-level element name (RFC 6120 §8: message, presence, iq). */
+export function elementKind(name: string): ElementKind {
+  switch (name) {
+    case 'message':
+    case 'presence':
+    case 'iq':
+      return name;
+    default:
+      return 'other';
+  }
+}
