@@ -7,12 +7,12 @@
  * replicas behind a load balancer.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { AggregatorRegistry } from 'prom-client';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { Gateway } from './gateway';
-import { Metrics, PREFIX } from './metrics';
+import { Metrics, PrimaryMetrics } from './metrics';
 import { OpsServer, type Readiness } from './http/ops-server';
 
 /** Primary ⇄ worker messages (besides prom-client's own). */
@@ -28,10 +28,8 @@ const RESTART_WINDOW_MS = 60_000;
 const READINESS_TIMEOUT_MS = 2000;
 
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
-  const registry = new Registry();
-  const restarts = new Counter({ name: `${PREFIX}worker_restarts_total`, help: 'Worker processes that died and were replaced.', registers: [registry] });
-  const workersGauge = new Gauge({ name: `${PREFIX}workers`, help: 'Worker processes alive.', registers: [registry], collect() { this.set(Object.keys(cluster.workers ?? {}).length); } });
-  void workersGauge;
+  const primaryMetrics = new PrimaryMetrics(() => Object.keys(cluster.workers ?? {}).length);
+  const registry = primaryMetrics.registry;
   const aggregator = new AggregatorRegistry();
   let draining = false;
   const recentRestarts: number[] = [];
@@ -57,7 +55,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
       process.exit(1);
     }
-    restarts.inc();
+    primaryMetrics.workerRestarts.inc();
     const now = Date.now();
     while (recentRestarts.length > 0 && now - recentRestarts[0]! > RESTART_WINDOW_MS) recentRestarts.shift();
     recentRestarts.push(now);

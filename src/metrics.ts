@@ -59,7 +59,6 @@ export class Metrics {
   readonly streamErrors = new Counter({ name: `${PREFIX}stream_errors_total`, help: 'Stream errors, by RFC 6120 condition and who caused them.', labelNames: ['condition', 'origin'] as const, registers: [this.registry] });
   readonly wsCloses = new Counter({ name: `${PREFIX}ws_closes_total`, help: 'WebSocket connections ended, by close code (1006: dropped without a close frame).', labelNames: ['code'] as const, registers: [this.registry] });
   readonly pauses = new Counter({ name: `${PREFIX}backpressure_pauses_total`, help: 'Times reads were paused: ws = server slow, tcp = client slow, rate_limit = client over --max-bytes-per-second.', labelNames: ['side'] as const, registers: [this.registry] });
-  readonly workerRestarts = new Counter({ name: `${PREFIX}worker_restarts_total`, help: 'Worker processes that died and were replaced.', registers: [this.registry] });
 
   /** Pre-bound children for the per-element hot path. */
   readonly hot: {
@@ -115,6 +114,27 @@ export class Metrics {
   wsClosed(code: number): void {
     const label = (CLOSE_CODES as readonly string[]).includes(String(code)) ? String(code) : 'other';
     this.wsCloses.inc({ code: label });
+  }
+}
+
+/**
+ * The cluster primary's own metrics (--workers > 1), served next to the workers' aggregated ones.
+ * The primary relays no traffic, so it only reports on its workers.
+ */
+export class PrimaryMetrics {
+  readonly registry = new Registry();
+  readonly workerRestarts = new Counter({ name: `${PREFIX}worker_restarts_total`, help: 'Worker processes that died and were replaced (cluster primary only).', registers: [this.registry] });
+  readonly workers: Gauge;
+
+  constructor(countWorkers: () => number) {
+    this.workers = new Gauge({
+      name: `${PREFIX}workers`,
+      help: 'Worker processes alive (cluster primary only).',
+      registers: [this.registry],
+      collect() {
+        this.set(countWorkers());
+      },
+    });
   }
 }
 

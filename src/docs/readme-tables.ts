@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENV_PREFIX, SETTINGS } from '../config';
 import { FAILURES } from '../xmpp/stream-error';
+import { Metrics, PrimaryMetrics } from '../metrics';
 
 export function optionsTable(): string {
   const rows = SETTINGS.map((s) => `| \`--${s.flag}\` | \`${ENV_PREFIX}${s.env}\` | \`${s.defaultText}\` | ${s.help.replace(/\|/g, '\\|').replace(/<\/?[\w:]+\/?>/g, (tag) => `\`${tag}\``)} |`);
@@ -23,7 +24,17 @@ export function errorTable(): string {
   return ['| log event (`reason`) | when | stream error to the client | WebSocket close | upstream, if connected | origin |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
-const MARKERS = { options: optionsTable, errors: errorTable } as const;
+/** Every xmppgw_* metric, from the one module that declares them (default process/nodejs metrics aside). */
+export function metricsTable(): string {
+  const all = [...new Metrics().registry.getMetricsAsArray(), ...new PrimaryMetrics(() => 0).registry.getMetricsAsArray()];
+  const rows = all.map((m) => {
+    const labels = (m as unknown as { labelNames: string[] }).labelNames;
+    return `| \`${m.name}\` | ${m.type} | ${labels.length === 0 ? '—' : labels.map((l) => `\`${l}\``).join(', ')} | ${m.help.replace(/\|/g, '\\|').replace(/<\/?[\w:]+\/?>/g, (tag) => `\`${tag}\``)} |`;
+  });
+  return ['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+const MARKERS = { options: optionsTable, errors: errorTable, metrics: metricsTable } as const;
 
 /** The README with every generated section replaced by its current text. */
 export function renderReadme(readme: string): string {
