@@ -75,6 +75,8 @@ export interface Config {
   readonly upstreamProbeIntervalMs: number;
   /** Worker processes sharing the listener (node:cluster); 1 = no cluster. */
   readonly workers: number;
+  /** Serve clients that open with a classic `<stream:stream>` message (load-testing tools) in that framing. */
+  readonly legacyFraming: 'auto' | 'off';
   readonly logLevel: LogLevel;
   readonly logFormat: 'json' | 'pretty';
 }
@@ -248,6 +250,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect },
   { key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) },
   { key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers },
+  { key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) },
   { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) },
 ];

@@ -29,6 +29,7 @@ import {
   toStandaloneElement,
   type NamespaceScope,
 } from '../framing/rfc7395';
+import { LEGACY_FOOTER, classifyLegacyMessage, legacyStreamHeader } from '../framing/legacy';
 import { rewriteFeatures } from '../xmpp/features';
 import { NS_STREAMS } from '../xmpp/namespaces';
 import { traceView } from '../xmpp/redact';
@@ -110,6 +111,8 @@ export class Session {
   /** When the client's latest `<open/>` arrived (for the stream-open latency), or null once answered. */
   private openSentAt: number | null = null;
   private openSentToClient = false;
+  /** Older framing (a `<stream:stream>` message, see ../framing/legacy.ts): relay without the RFC 7395 rewrite. */
+  private legacy = false;
   private footerSentUpstream = false;
   /** Client data held while upstream connects: bounded in bytes and messages. */
   private pending: Buffer[] = [];
@@ -171,6 +174,13 @@ export class Session {
       this.finish('CLIENT_TOO_BIG', `message of ${data.length} bytes exceeds the ${this.config.maxStanzaSize}-byte stanza limit`);
       return;
     }
+    if (this.legacy || this.state === 'awaiting_open') {
+      if (this.onLegacyMessage(data)) {
+        this.throttle(data.length);
+        return;
+      }
+      if (this.finished) return;
+    }
     // A message is accepted or rejected whole: nothing of a bad message goes upstream.
     const { tokens, error } = this.clientTokenizer.feed(data);
     const endError = error ?? this.clientTokenizer.end();
@@ -183,6 +193,35 @@ export class Session {
       if (token.kind === 'element') this.onClientElement(token, receivedAt);
     }
     this.throttle(data.length);
+  }
+
+  /**
+   * Legacy framing: a `<stream:stream>` header message opens (or restarts) the stream, a
+   * `</stream:stream>` message closes it. Returns true when the message was handled here.
+   */
+  private onLegacyMessage(data: Buffer): boolean {
+    const legacy = classifyLegacyMessage(data, this.config.maxStanzaSize);
+    switch (legacy.kind) {
+      case 'other':
+        return false;
+      case 'invalid':
+        this.finish(legacy.condition === 'invalid-namespace' ? 'BAD_FRAMING_NAMESPACE' : legacy.condition === 'restricted-xml' ? 'CLIENT_RESTRICTED_XML' : legacy.condition === 'policy-violation' ? 'CLIENT_TOO_BIG' : 'CLIENT_NOT_WELL_FORMED', legacy.text);
+        return true;
+      case 'footer':
+        if (!this.legacy) return false;
+        this.onClientCloseElement();
+        return true;
+      case 'header':
+        if (this.state === 'awaiting_open') {
+          if (this.config.legacyFraming === 'off') {
+            this.finish('BAD_FRAMING_NAMESPACE', 'a <stream:stream> header is not RFC 7395 framing; send <open/> (legacy framing is off)');
+            return true;
+          }
+          this.legacy = true;
+        }
+        this.onClientOpen(legacy.attrs);
+        return true;
+    }
   }
 
   /** --max-bytes-per-second: stop reading for as long as the client is ahead of its rate; never drop. */
@@ -238,6 +277,7 @@ export class Session {
       clearTimeout(this.openTimer!);
       this.openTimer = null;
       this.state = 'connecting';
+      this.metrics.sessions.inc({ framing: this.legacy ? 'legacy' : 'rfc7395' });
       this.sendUpstream(Buffer.from(streamHeaderFromOpen(attrs), 'utf8'));
       this.connect();
       return;
@@ -371,7 +411,7 @@ export class Session {
           return;
         }
         this.scope = scope;
-        this.sendToClient(openFromStreamHeader(token));
+        this.sendToClient(this.legacy ? token.bytes : openFromStreamHeader(token));
         this.openSentToClient = true;
         if (this.openSentAt !== null) {
           this.metrics.streamOpen.observe(nowSeconds() - this.openSentAt);
@@ -413,7 +453,9 @@ export class Session {
       this.metrics.streamError(condition, 'server');
       this.log.info({ event: 'upstream_stream_error', condition }, `server sent stream error ${condition}`);
     }
-    const standalone = toStandaloneElement(el, scope, bytes);
+    // Legacy clients parse one continuous stream, so elements go as they are; RFC 7395 clients get
+    // each element standalone.
+    const standalone = this.legacy ? bytes : toStandaloneElement(el, scope, bytes);
     if (standalone === null) {
       this.failUpstreamXml('not-well-formed', `server element <${el.name}> uses an undeclared namespace prefix`);
       return;
@@ -545,10 +587,11 @@ export class Session {
       } else {
         if (failure.condition !== null) {
           // RFC 6120 §4.9.1.2: a stream error needs an open stream, so open one if the server never did.
-          if (!this.openSentToClient) this.ws.send(openElement(this.generatedOpenAttrs()), TEXT);
-          this.ws.send(streamErrorXml(failure.condition, text), TEXT);
+          if (!this.openSentToClient) this.ws.send(this.legacy ? legacyStreamHeader(getAttr(this.openAttrs, 'to')) : openElement(this.generatedOpenAttrs()), TEXT);
+          this.ws.send(streamErrorXml(failure.condition, text, !this.legacy), TEXT);
         }
-        if (code === 'SHUTDOWN_REDIRECT') this.ws.send(closeElement(this.config.redirectUri!), TEXT);
+        if (this.legacy) this.ws.send(LEGACY_FOOTER, TEXT);
+        else if (code === 'SHUTDOWN_REDIRECT') this.ws.send(closeElement(this.config.redirectUri!), TEXT);
         else if (prevState !== 'awaiting_open' || failure.condition !== null) this.ws.send(closeElement(), TEXT);
         this.ws.close(failure.wsCloseCode);
       }
