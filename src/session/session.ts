@@ -118,6 +118,13 @@ export class Session {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private readonly clientReads: ReadGate<ClientPause>;
+  /**
+   * Messages ws delivered after reads were paused: pausing stops the socket, but ws still emits what
+   * it already parsed from the last read (up to one read's worth). They wait here, in order, so a
+   * pause really holds data back (rate limit, slow server) instead of relaying one more read.
+   */
+  private deferred: Array<{ data: Buffer; isBinary: boolean }> = [];
+  private deferredBytes = 0;
   private pausedUpstreamForClient = false;
   private readonly rate: TokenBucket | null;
   private rateTimer: NodeJS.Timeout | null = null;
@@ -142,7 +149,7 @@ export class Session {
     const limits = { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth };
     this.clientTokenizer = new XmlTokenizer('fragment', limits);
     this.serverTokenizer = new XmlTokenizer('stream', limits);
-    this.clientReads = new ReadGate<ClientPause>(() => this.ws.pause(), () => this.ws.resume());
+    this.clientReads = new ReadGate<ClientPause>(() => this.ws.pause(), () => this.onClientReadsResumed());
     this.rate = this.config.maxBytesPerSecond > 0 ? new TokenBucket(this.config.maxBytesPerSecond) : null;
 
     this.ws.on('message', (data: Buffer, isBinary: boolean) => this.onClientMessage(data, isBinary));
@@ -163,6 +170,29 @@ export class Session {
 
   private onClientMessage(data: Buffer, isBinary: boolean): void {
     if (!this.acceptsClientData()) return;
+    if (this.clientReads.paused) {
+      this.deferred.push({ data, isBinary });
+      this.deferredBytes += data.length;
+      // While connecting, held messages count against the pre-connect bounds like queued elements.
+      if (this.clientReads.isHeld('connecting') && (this.deferred.length > this.config.preConnectQueueMessages || this.deferredBytes > this.config.preConnectQueueBytes)) {
+        this.finish('CLIENT_FLOOD_BEFORE_READY', `more than ${this.config.preConnectQueueMessages} messages or ${this.config.preConnectQueueBytes} bytes before the server connection was ready`);
+      }
+      return;
+    }
+    this.processClientMessage(data, isBinary);
+  }
+
+  /** The last pause reason is gone: first the held messages, in order (each may pause again), then the socket. */
+  private onClientReadsResumed(): void {
+    while (this.deferred.length > 0 && !this.clientReads.paused && this.acceptsClientData()) {
+      const { data, isBinary } = this.deferred.shift()!;
+      this.deferredBytes -= data.length;
+      this.processClientMessage(data, isBinary);
+    }
+    if (!this.clientReads.paused) this.ws.resume();
+  }
+
+  private processClientMessage(data: Buffer, isBinary: boolean): void {
     const receivedAt = nowSeconds();
     this.bytesFromClient += data.length;
     this.metrics.hot.bytes.c2s.inc(data.length);
@@ -573,6 +603,7 @@ export class Session {
     for (const timer of [this.openTimer, this.closeTimer, this.rateTimer]) if (timer !== null) clearTimeout(timer);
     this.openTimer = this.closeTimer = this.rateTimer = null;
     this.pending = [];
+    this.deferred = [];
     if (failure.condition !== null) this.metrics.streamError(failure.condition, failure.origin);
 
     // Client side. Reads may be paused (connecting, backpressure, rate): resume them, or the client's
