@@ -90,7 +90,7 @@ interface DriverCommand {
 function driverCommand(name: DriverName): DriverCommand {
   switch (name) {
     case 'stanza':
-      return { node: process.execPath, script: path.join(CLIENTS_DIR, 'stanza-driver.js'), cwd: CLIENTS_DIR };
+      return { node: process.execPath, script: path.join(CLIENTS_DIR, 'stanza-driver.mjs'), cwd: CLIENTS_DIR };
     case 'strophe':
       return { node: process.execPath, script: path.join(CLIENTS_DIR, 'strophe-driver.mjs'), cwd: CLIENTS_DIR };
     case 'xmppjs':

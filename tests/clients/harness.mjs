@@ -1,29 +1,33 @@
-#!/usr/bin/env node
-'use strict';
 /**
- * Runs the shared two-user scenario (tests/clients/scenario.md) with the `stanza` library over
- * RFC 7395 XMPP-over-WebSocket. Node 20, CommonJS; stanza brings its own `ws` for Node.
+ * The library-independent half of every client driver (tests/clients/scenario.md): argument
+ * parsing, the waiter, the one JSON result line and exit codes, the hard timeout, and the two-user
+ * scenario itself. A driver supplies only its library adapter and calls `runDriver`:
  *
- *   node tests/clients/stanza-driver.js '{"url":"ws://…","domain":"localhost","accounts":[…],"mechanism":"PLAIN"}'
+ *   import { runDriver } from './harness.mjs';
+ *   runDriver({ library: 'name', load: async () => ({ lib, version }), createUser });
  *
- * Prints exactly one JSON line on stdout; everything the library logs goes to stderr.
+ * Plain ESM with no npm dependencies: the drivers run on different Nodes (20 and 22) and resolve
+ * their libraries from different node_modules, and this file must load in all of them.
  */
+import { randomBytes } from 'node:crypto';
 
-// Before the library loads: stdout carries only the result line.
-for (const level of ['log', 'info', 'debug', 'warn']) console[level] = console.error.bind(console);
-
-const { randomBytes } = require('node:crypto');
-
-const LIBRARY = 'stanza';
 const DEFAULT_TIMEOUT_MS = 20_000;
 const SETTLE_MS = 300;
 const ROSTER_RETRY_MS = 100;
 const BODY_A_TO_B = 'héllo 🌍 <&> "quotes"';
 const BODY_B_TO_A = 'réponse ✓ 🌎 \'apos\' <&> "q"';
 
-// --- harness (same in every driver) ---------------------------------------------------------
+/** Finds the SASL mechanism in outgoing wire data (`<auth mechanism="…">`). */
+export const AUTH_MECHANISM = /<auth\b[^>]*\bmechanism=["']([^"']+)["']/;
+/** Finds RFC 7395's `<close/>` in wire data, either way. */
+export const CLOSE_TAG = /<close\b/;
+export const bare = (jid) => String(jid || '').split('/')[0];
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// --- harness --------------------------------------------------------------------------------
 
 const started = Date.now();
+let library = 'unknown';
 let stage = 'start';
 let finished = false;
 
@@ -31,7 +35,7 @@ let finished = false;
 function finish(result, code) {
   if (finished) return;
   finished = true;
-  if (!result.ok) process.stderr.write(`${LIBRARY} driver failed at ${result.stage}: ${result.error}\n`);
+  if (!result.ok) process.stderr.write(`${library} driver failed at ${result.stage}: ${result.error}\n`);
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(code));
 }
 
@@ -46,7 +50,7 @@ function fail(err, code = 1) {
   } catch {
     state = undefined;
   }
-  finish({ ok: false, library: LIBRARY, stage, error, state }, code);
+  finish({ ok: false, library, stage, error, state }, code);
 }
 
 function parseArgs(argv) {
@@ -90,123 +94,23 @@ function createWaiter() {
   };
 }
 
-const bare = (jid) => String(jid || '').split('/')[0];
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const AUTH_MECHANISM = /<auth\b[^>]*\bmechanism=["']([^"']+)["']/;
-const CLOSE_TAG = /<close\b/;
-
-// --- library adapter ------------------------------------------------------------------------
-
 /**
- * One logged-in user. Everything the scenario needs, in the library's own idiom; the state it
- * records (presences, messages, raw auth/close) is what the scenario asserts on.
+ * What the adapter records for one user as the library reports it; the scenario asserts on it
+ * and a failure report includes it.
  */
-function createUser(stanza, args, account, waiter) {
-  const resource = `${LIBRARY}-${randomBytes(4).toString('hex')}`;
-  const client = stanza.createClient({
-    jid: account.jid,
-    password: account.password,
-    resource,
-    server: args.domain,
-    transports: { websocket: args.url, bosh: false },
-    autoReconnect: false,
-    allowResumption: false,
-  });
-  // Keep only the requested mechanism, so a server offering SCRAM cannot be preferred over it.
-  for (const { name } of [...client.sasl.mechanisms]) {
-    if (name !== args.mechanism) client.sasl.disable(name);
-  }
-
-  const state = {
+function createUserState() {
+  return {
     fullJid: null,
     mechanismUsed: null,
     closeSent: false,
     closeReceived: false,
     disconnected: false,
     presences: [], // { from, type }
-    messages: [], // { from, id, body }
-    subscribesFrom: new Set(),
-  };
-  client.on('raw:outgoing', (data) => {
-    const m = AUTH_MECHANISM.exec(data);
-    if (m) state.mechanismUsed = m[1];
-    if (CLOSE_TAG.test(data)) state.closeSent = true;
-  });
-  client.on('raw:incoming', (data) => {
-    if (CLOSE_TAG.test(data)) state.closeReceived = true;
-  });
-  client.on('presence', (pres) => {
-    state.presences.push({ from: pres.from, type: pres.type || 'available' });
-    waiter.notify();
-  });
-  client.on('message', (msg) => {
-    if (msg.body !== undefined) state.messages.push({ from: msg.from, id: msg.id, body: msg.body, type: msg.type });
-    waiter.notify();
-  });
-  client.on('disconnected', () => {
-    state.disconnected = true;
-    waiter.notify();
-  });
-
-  let loginError = null;
-  client.on('auth:failed', () => {
-    loginError = new Error(`${account.jid}: authentication failed`);
-    waiter.notify();
-  });
-  client.on('stream:error', (err) => {
-    loginError = new Error(`${account.jid}: stream error ${err && err.condition}`);
-    waiter.notify();
-  });
-
-  return {
-    state,
-    // transports/websocket.js: disconnect() sends <close/> and ends the socket only when the
-    // server's <close/> arrives (or after 1 s).
-    waitsForServerClose: true,
-    async login() {
-      client.on('session:started', () => {
-        state.fullJid = client.jid;
-        waiter.notify();
-      });
-      client.connect();
-      await waiter.until(() => state.fullJid !== null || loginError !== null || state.disconnected);
-      if (loginError) throw loginError;
-      if (!state.fullJid) throw new Error(`${account.jid}: disconnected before the session started`);
-    },
-    async getRoster() {
-      // stanza remembers the roster version of the last result and sends it as `ver`; the server
-      // then answers an unchanged roster with an empty result (RFC 6121 §2.6.3). We want the items.
-      client.config.rosterVer = undefined;
-      const roster = await client.getRoster();
-      return (roster.items || []).map((item) => ({
-        jid: item.jid,
-        subscription: item.subscription,
-        name: item.name ?? null,
-        groups: item.groups ?? [],
-      }));
-    },
-    sendInitialPresence() {
-      client.sendPresence();
-    },
-    autoApprove(peerBare) {
-      client.on('subscribe', (pres) => {
-        if (bare(pres.from) === peerBare) client.acceptSubscription(peerBare);
-      });
-    },
-    subscribe(peerBare) {
-      client.subscribe(peerBare);
-    },
-    sendChat(to, id, body) {
-      client.sendMessage({ to, id, type: 'chat', body });
-    },
-    async disconnect() {
-      client.disconnect();
-      await waiter.until(() => state.disconnected);
-    },
+    messages: [], // { from, id, body, type }
   };
 }
 
-// --- scenario (same in every driver) --------------------------------------------------------
+// --- scenario -------------------------------------------------------------------------------
 
 async function runScenario(args, users, waiter) {
   const [a, b] = users;
@@ -306,7 +210,7 @@ async function runScenario(args, users, waiter) {
   };
 }
 
-async function main() {
+async function main({ load, createUser }) {
   let args;
   try {
     args = parseArgs(process.argv.slice(2));
@@ -316,15 +220,18 @@ async function main() {
   // Ends a stuck run whatever the library is doing; finish() exits, so it never has to be cleared.
   setTimeout(() => fail(`hard timeout after ${args.timeoutMs} ms`, 2), args.timeoutMs);
 
-  const stanza = require('stanza');
-  const libraryVersion = require('stanza/package.json').version;
+  const { lib, version: libraryVersion } = await load();
   const waiter = createWaiter();
-  const users = args.accounts.map((account) => createUser(stanza, args, account, waiter));
+  const users = args.accounts.map((account) => {
+    const state = createUserState();
+    const resource = `${library}-${randomBytes(4).toString('hex')}`;
+    return { ...createUser({ lib, args, account, resource, state, waiter }), state };
+  });
   const result = await runScenario(args, users, waiter);
   finish(
     {
       ok: true,
-      library: LIBRARY,
+      library,
       libraryVersion,
       url: args.url,
       mechanism: args.mechanism,
@@ -335,6 +242,25 @@ async function main() {
   );
 }
 
-process.on('unhandledRejection', (err) => fail(err));
-process.on('uncaughtException', (err) => fail(err));
-main().catch((err) => fail(err));
+/**
+ * Runs the scenario with one library and exits with its result. The adapter:
+ *
+ * - `library`: the name reported as `library` and used in resources (`<library>-<hex>`).
+ * - `load()`: loads the library (sync or async) and returns `{ lib, version }`. Load it here, not
+ *   at the driver's top level, so that it loads after console output has been sent to stderr.
+ * - `createUser({ lib, args, account, resource, state, waiter })`: one user, in the library's own
+ *   idiom. It fills `state` (see createUserState) from the library's events, calls
+ *   `waiter.notify()` after each change, and returns `{ waitsForServerClose, login(),
+ *   getRoster(), sendInitialPresence(), autoApprove(peerBare), subscribe(peerBare),
+ *   sendChat(to, id, body), disconnect() }`. `login()` resolves with `state.fullJid` set;
+ *   `getRoster()` resolves with `[{ jid, subscription, name, groups }]`; `disconnect()` resolves
+ *   once the stream is closed.
+ */
+export function runDriver(adapter) {
+  library = adapter.library;
+  // Before the library loads (in adapter.load()): stdout carries only the result line.
+  for (const level of ['log', 'info', 'debug', 'warn']) console[level] = console.error.bind(console);
+  process.on('unhandledRejection', (err) => fail(err));
+  process.on('uncaughtException', (err) => fail(err));
+  main(adapter).catch((err) => fail(err));
+}
