@@ -61,7 +61,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     recentRestarts.push(now);
     // Back off when workers crash in a loop, so a bad deployment does not spin the CPU.
     const delay = Math.min(30_000, recentRestarts.length > 3 ? 1000 * 2 ** (recentRestarts.length - 3) : 0);
-    log.error({ event: 'worker_died', pid: worker.process.pid, code, signal, restart_in_ms: delay }, `worker ${worker.process.pid} died (${signal ?? code}); replacing it`);
+    log.error({ event: 'worker_died', worker: worker.id, worker_pid: worker.process.pid, code, signal, restart_in_ms: delay }, `worker ${worker.process.pid} died (${signal ?? code}); replacing it`);
     setTimeout(() => {
       if (!draining) fork();
     }, delay).unref();
@@ -139,7 +139,10 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
 
 export async function runWorker(config: Config, log: Logger): Promise<void> {
   const metrics = new Metrics({ defaultMetrics: true });
-  // The primary's AggregatorRegistry asks each worker for this registry over IPC.
+  // The primary's AggregatorRegistry asks each worker for this registry over IPC. Constructing one
+  // here is what installs prom-client's worker-side listener (prom-client 15 lib/cluster.js
+  // addListeners); setRegistries alone leaves the primary waiting until its 5 s timeout.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries(metrics.registry);
   const gateway = new Gateway({ config, log: log.child({ worker: cluster.worker?.id }), metrics });
   await gateway.listen();

@@ -12,7 +12,7 @@ export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 
 export function createLogger(level: LogLevel, format: 'json' | 'pretty' = 'json', destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level,
-    base: { service: 'xmpp-ws-gateway', version: VERSION },
+    base: { service: 'xmpp-ws-gateway', version: VERSION, pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
   if (format === 'pretty' && destination === undefined) {
@@ -23,7 +23,7 @@ export function createLogger(level: LogLevel, format: 'json' | 'pretty' = 'json'
     } catch {
       throw new Error('--log-format pretty needs the optional package pino-pretty (npm install pino-pretty)');
     }
-    return pino(options, pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'service,version' }));
+    return pino(options, pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'service,version,pid' }));
   }
   return pino(options, destination);
 }

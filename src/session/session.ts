@@ -498,10 +498,15 @@ export class Session {
     this.metrics.hot.relay.s2c.observe(nowSeconds() - receivedAt);
   }
 
-  private sendToClient(data: Buffer | string): void {
-    if (this.wsClosed || this.ws.readyState !== this.ws.OPEN) return;
+  /** Every message to the client goes through here, so `bytes_out` counts all of them. */
+  private sendMessage(data: Buffer | string): void {
     this.bytesToClient += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     this.ws.send(data, TEXT);
+  }
+
+  private sendToClient(data: Buffer | string): void {
+    if (this.wsClosed || this.ws.readyState !== this.ws.OPEN) return;
+    this.sendMessage(data);
     if (!this.pausedUpstreamForClient && this.upstream !== null && this.ws.bufferedAmount > this.config.wsHighWaterMark) {
       // The client reads slower than the server writes: stop reading TCP until the WebSocket drains.
       this.pausedUpstreamForClient = true;
@@ -618,12 +623,12 @@ export class Session {
       } else {
         if (failure.condition !== null) {
           // RFC 6120 §4.9.1.2: a stream error needs an open stream, so open one if the server never did.
-          if (!this.openSentToClient) this.ws.send(this.legacy ? legacyStreamHeader(getAttr(this.openAttrs, 'to')) : openElement(this.generatedOpenAttrs()), TEXT);
-          this.ws.send(streamErrorXml(failure.condition, text, !this.legacy), TEXT);
+          if (!this.openSentToClient) this.sendMessage(this.legacy ? legacyStreamHeader(getAttr(this.openAttrs, 'to')) : openElement(this.generatedOpenAttrs()));
+          this.sendMessage(streamErrorXml(failure.condition, text, !this.legacy));
         }
-        if (this.legacy) this.ws.send(LEGACY_FOOTER, TEXT);
-        else if (code === 'SHUTDOWN_REDIRECT') this.ws.send(closeElement(this.config.redirectUri!), TEXT);
-        else if (prevState !== 'awaiting_open' || failure.condition !== null) this.ws.send(closeElement(), TEXT);
+        if (this.legacy) this.sendMessage(LEGACY_FOOTER);
+        else if (code === 'SHUTDOWN_REDIRECT') this.sendMessage(closeElement(this.config.redirectUri!));
+        else if (prevState !== 'awaiting_open' || failure.condition !== null) this.sendMessage(closeElement());
         this.ws.close(failure.wsCloseCode);
       }
     }
