@@ -2,6 +2,7 @@
 import { createLogger } from '../../src/logger';
 import { Gateway } from '../../src/gateway';
 import { defaultConfig, type Config } from '../../src/config';
+import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
 
 export interface RunningGateway {
   readonly gateway: Gateway;
@@ -41,4 +42,21 @@ export async function startGateway(overrides: Partial<Config> = {}): Promise<Run
     rawLogs,
     close: () => gateway.close(2000),
   };
+}
+
+/**
+ * A private Prosody with the gateway in front of it, started before the enclosing describe block's
+ * tests and stopped after them. Read the fields inside tests (they are set by beforeAll).
+ */
+export function useProsodyBehindGateway(gatewayOverrides: Partial<Config> = {}): { readonly prosody: ProsodyInstance; readonly gw: RunningGateway } {
+  const stack = {} as { prosody: ProsodyInstance; gw: RunningGateway };
+  beforeAll(async () => {
+    stack.prosody = await startProsody();
+    stack.gw = await startGateway({ upstream: { host: '127.0.0.1', port: stack.prosody.c2sPort }, ...gatewayOverrides });
+  });
+  afterAll(async () => {
+    await stack.gw?.close();
+    await stack.prosody?.stop();
+  });
+  return stack;
 }

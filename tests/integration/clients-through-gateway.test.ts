@@ -3,33 +3,23 @@
  * gateway (SASL PLAIN, stream restart, bind, roster, presence, messages, close), with the same
  * scenario that tests/integration/prosody-reference.test.ts runs against Prosody's own endpoint.
  */
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
-import { startGateway, type RunningGateway } from '../helpers/gateway';
+import { startProsody } from '../../src/demo/prosody';
+import { startGateway, useProsodyBehindGateway } from '../helpers/gateway';
 import { describeDriverResult, expectScenarioPassed, runDriver, type DriverName } from '../helpers/run-driver';
 
 const DRIVERS: DriverName[] = ['stanza', 'strophe', 'xmppjs'];
 
 describe('client libraries through the gateway to Prosody c2s', () => {
-  let prosody: ProsodyInstance;
-  let gw: RunningGateway;
-
-  beforeAll(async () => {
-    prosody = await startProsody();
-    gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort } });
-  });
-  afterAll(async () => {
-    await gw?.close();
-    await prosody?.stop();
-  });
+  const stack = useProsodyBehindGateway();
 
   it.each(DRIVERS)('%s: login with PLAIN, restart, bind, roster, presence, messages, close', async (name) => {
-    const result = await runDriver(name, { url: gw.url, domain: prosody.domain, accounts: prosody.accounts, mechanism: 'PLAIN' });
+    const result = await runDriver(name, { url: stack.gw.url, domain: stack.prosody.domain, accounts: stack.prosody.accounts, mechanism: 'PLAIN' });
     if (!result.ok) throw new Error(describeDriverResult(result));
-    expectScenarioPassed(name, result.report!, prosody.accounts);
+    expectScenarioPassed(name, result.report!, stack.prosody.accounts);
   });
 
   it('stanza with SCRAM-SHA-1 too', async () => {
-    const result = await runDriver('stanza', { url: gw.url, domain: prosody.domain, accounts: prosody.accounts, mechanism: 'SCRAM-SHA-1' });
+    const result = await runDriver('stanza', { url: stack.gw.url, domain: stack.prosody.domain, accounts: stack.prosody.accounts, mechanism: 'SCRAM-SHA-1' });
     if (!result.ok) throw new Error(describeDriverResult(result));
     expect(result.report!.mechanismsUsed).toEqual(['SCRAM-SHA-1', 'SCRAM-SHA-1']);
   });

@@ -2,28 +2,18 @@
  * Load-testing mode: a client speaking the older framing (a classic <stream:stream> header as a
  * message, as Tsung sends) logs in to a real Prosody through the gateway and is served in that framing.
  */
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
-import { startGateway, type RunningGateway } from '../helpers/gateway';
+import { startGateway, useProsodyBehindGateway } from '../helpers/gateway';
 import { TestClient } from '../helpers/ws-client';
 
 const HEADER = (to: string) =>
   `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${to}' version='1.0'>`;
 
-let prosody: ProsodyInstance;
-let gw: RunningGateway;
-beforeAll(async () => {
-  prosody = await startProsody();
-  gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort } });
-});
-afterAll(async () => {
-  await gw?.close();
-  await prosody?.stop();
-});
+const stack = useProsodyBehindGateway();
 
 it('logs in, binds, messages itself and closes in the legacy framing', async () => {
-  const [alice] = prosody.accounts;
-  const c = await TestClient.open(gw.url);
-  c.send(HEADER(prosody.domain));
+  const [alice] = stack.prosody.accounts;
+  const c = await TestClient.open(stack.gw.url);
+  c.send(HEADER(stack.prosody.domain));
   const header = await c.waitForMatch(/^<stream:stream/);
   // The server's header as it is: a start tag, not an RFC 7395 <open/>.
   expect(header).toMatch(/^<stream:stream [^>]*xmlns:stream=['"]http:\/\/etherx\.jabber\.org\/streams['"][^>]*>$/);
@@ -34,7 +24,7 @@ it('logs in, binds, messages itself and closes in the legacy framing', async () 
   c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${auth}</auth>`);
   await c.waitForMatch(/^<success/);
   const before = c.messages.length;
-  c.send(HEADER(prosody.domain)); // restart
+  c.send(HEADER(stack.prosody.domain)); // restart
   await c.waitFor(before + 2);
   expect(c.messages[before]).toMatch(/^<stream:stream/);
   await c.waitForMatch(/urn:ietf:params:xml:ns:xmpp-bind/);
@@ -47,13 +37,13 @@ it('logs in, binds, messages itself and closes in the legacy framing', async () 
   const closed = await c.closed;
   expect(closed.code).toBe(1000);
   expect(c.messages[c.messages.length - 1]).toBe('</stream:stream>');
-  const metrics = await gw.gateway.metrics.registry.getSingleMetricAsString('xmppgw_sessions_total');
+  const metrics = await stack.gw.gateway.metrics.registry.getSingleMetricAsString('xmppgw_sessions_total');
   expect(metrics).toMatch(/xmppgw_sessions_total\{framing="legacy"\} 1/);
 });
 
 it('a legacy client gets stream errors in its framing', async () => {
-  const c = await TestClient.open(gw.url);
-  c.send(HEADER(prosody.domain));
+  const c = await TestClient.open(stack.gw.url);
+  c.send(HEADER(stack.prosody.domain));
   await c.waitForMatch(/^<stream:features/);
   c.send('<message><!-- x --></message>');
   await c.closed;
@@ -63,10 +53,10 @@ it('a legacy client gets stream errors in its framing', async () => {
 });
 
 it('--legacy-framing off refuses it with invalid-namespace', async () => {
-  const strict = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort }, legacyFraming: 'off' });
+  const strict = await startGateway({ upstream: { host: '127.0.0.1', port: stack.prosody.c2sPort }, legacyFraming: 'off' });
   try {
     const c = await TestClient.open(strict.url);
-    c.send(HEADER(prosody.domain));
+    c.send(HEADER(stack.prosody.domain));
     await c.closed;
     expect(c.messages[1]).toMatch(/<invalid-namespace /);
     expect(c.messages[2]).toBe('<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>');

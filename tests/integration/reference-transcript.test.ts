@@ -7,8 +7,8 @@
  * attribute order, quote style and where a namespace is declared do not count; the few values that
  * legitimately differ between two logins are listed in NORMALIZED below, each with its reason.
  */
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
-import { startGateway, type RunningGateway } from '../helpers/gateway';
+import type { ProsodyInstance } from '../../src/demo/prosody';
+import { useProsodyBehindGateway } from '../helpers/gateway';
 import {
   NS_CLIENT,
   NS_XML,
@@ -134,22 +134,12 @@ function canonicalTranscript(t: Transcript): string[] {
 }
 
 describe("Prosody's own WebSocket endpoint as the reference for the gateway", () => {
-  let prosody: ProsodyInstance;
-  let gw: RunningGateway;
-
-  beforeAll(async () => {
-    prosody = await startProsody();
-    gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort } });
-  });
-  afterAll(async () => {
-    await gw?.close();
-    await prosody?.stop();
-  });
+  const stack = useProsodyBehindGateway();
 
   it('the client sees the same elements, in the same order, directly and through the gateway', async () => {
     // One after the other with the same account, so neither run sees the other's presence.
-    const direct = await runScenario(prosody.websocketUrl, prosody);
-    const viaGateway = await runScenario(gw.url, prosody);
+    const direct = await runScenario(stack.prosody.websocketUrl, stack.prosody);
+    const viaGateway = await runScenario(stack.gw.url, stack.prosody);
 
     const expected = canonicalTranscript(direct);
     const actual = canonicalTranscript(viaGateway);
@@ -166,6 +156,6 @@ describe("Prosody's own WebSocket endpoint as the reference for the gateway", ()
 
     expect(actual).toEqual(expected);
     expect(viaGateway.closeCode).toBe(direct.closeCode);
-    await waitUntil(() => gw.gateway.sessionCount === 0, 'the gateway has no sessions left', 5_000);
+    await waitUntil(() => stack.gw.gateway.sessionCount === 0, 'the gateway has no sessions left', 5_000);
   });
 });
