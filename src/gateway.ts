@@ -3,6 +3,7 @@
  * one a Session; answers plain HTTP with a short page or 404; enforces the admission limits; runs the
  * ping/idle sweep; drains on shutdown.
  */
+import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -25,7 +26,6 @@ export interface GatewayOptions {
   readonly metrics?: Metrics;
 }
 
-let nextConnId = 0;
 
 /** Writes a plain-text HTTP error on a socket that asked to upgrade, then closes it (ws abortHandshake style). */
 function rejectUpgrade(socket: Duplex, status: number, reason: string, extraHeaders = ''): void {
@@ -197,7 +197,8 @@ export class Gateway {
   }
 
   private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, ip: string, release: () => void): void {
-    const connId = (++nextConnId).toString(36);
+    // Random, so ids stay unique across workers, replicas and restarts when logs are merged.
+    const connId = randomBytes(6).toString('base64url');
     const log = this.log.child({ conn_id: connId, remote_addr: ip });
     const session = new Session({
       config: this.config,
