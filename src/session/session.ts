@@ -61,13 +61,15 @@ const TEXT = { binary: false } as const;
 /** Why client reads are paused: upstream not there yet, upstream slow, or over the byte rate. */
 type ClientPause = 'connecting' | 'upstream' | 'rate';
 
-/** Maps a tokenizer error on client input to the failure it causes. */
-function clientFailure(err: TokenizerError): FailureCode {
-  switch (err.condition) {
+/** Maps what is wrong with client input (a tokenizer error, or a bad legacy header) to the failure it causes. */
+function clientFailure(condition: TokenizerError['condition'] | 'invalid-namespace'): FailureCode {
+  switch (condition) {
     case 'restricted-xml':
       return 'CLIENT_RESTRICTED_XML';
     case 'policy-violation':
       return 'CLIENT_TOO_BIG';
+    case 'invalid-namespace':
+      return 'BAD_FRAMING_NAMESPACE';
     default:
       return 'CLIENT_NOT_WELL_FORMED';
   }
@@ -215,7 +217,7 @@ export class Session {
     const { tokens, error } = this.clientTokenizer.feed(data);
     const endError = error ?? this.clientTokenizer.end();
     if (endError !== null) {
-      this.finish(clientFailure(endError), endError.text);
+      this.finish(clientFailure(endError.condition), endError.text);
       return;
     }
     for (const token of tokens) {
@@ -235,7 +237,7 @@ export class Session {
       case 'other':
         return false;
       case 'invalid':
-        this.finish(legacy.condition === 'invalid-namespace' ? 'BAD_FRAMING_NAMESPACE' : legacy.condition === 'restricted-xml' ? 'CLIENT_RESTRICTED_XML' : legacy.condition === 'policy-violation' ? 'CLIENT_TOO_BIG' : 'CLIENT_NOT_WELL_FORMED', legacy.text);
+        this.finish(clientFailure(legacy.condition), legacy.text);
         return true;
       case 'footer':
         if (!this.legacy) return false;
@@ -603,7 +605,6 @@ export class Session {
     if (this.finished) return;
     this.finished = true;
     const failure = new SessionFailure(code, text).failure;
-    const prevState = this.state;
     this.state = 'closed';
     for (const timer of [this.openTimer, this.closeTimer, this.rateTimer]) if (timer !== null) clearTimeout(timer);
     this.openTimer = this.closeTimer = this.rateTimer = null;
@@ -628,7 +629,7 @@ export class Session {
         }
         if (this.legacy) this.sendMessage(LEGACY_FOOTER);
         else if (code === 'SHUTDOWN_REDIRECT') this.sendMessage(closeElement(this.config.redirectUri!));
-        else if (prevState !== 'awaiting_open' || failure.condition !== null) this.sendMessage(closeElement());
+        else this.sendMessage(closeElement());
         this.ws.close(failure.wsCloseCode);
       }
     }
