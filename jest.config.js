@@ -19,5 +19,6 @@ module.exports = {
   // Integration files start their own servers (Prosody, the gateway) on random ports; two at a
   // time fit the 2-core machines.
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/tests/summary-reporter.js'],
   testTimeout: 60000,
 };
