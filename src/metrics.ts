@@ -12,6 +12,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from './version';
+import { FixedLabelCounter, FixedLabelHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics';
 import { FAILURES, STREAM_ERROR_CONDITIONS, type ErrorOrigin, type StreamErrorCondition } from './xmpp/stream-error';
 
 export const PREFIX = 'xmppgw_';
@@ -23,7 +24,6 @@ export type ConnectResult = 'ok' | 'refused' | 'timeout' | 'error';
 export type SessionState = 'awaiting_open' | 'connecting' | 'open' | 'closing';
 export type PauseSide = 'ws' | 'tcp' | 'rate_limit';
 
-const DIRECTIONS: readonly Direction[] = ['c2s', 's2c'];
 const KINDS: readonly ElementKind[] = ['message', 'presence', 'iq', 'other'];
 const HANDSHAKE_RESULTS: readonly HandshakeResult[] = ['accepted', 'bad_protocol', 'bad_origin', 'bad_path', 'over_limit', 'rate_limited', 'draining'];
 const CONNECT_RESULTS: readonly ConnectResult[] = ['ok', 'refused', 'timeout', 'error'];
@@ -52,21 +52,21 @@ export class Metrics {
   readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome.', labelNames: ['result'] as const, registers: [this.registry] });
   readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to open the TCP connection to the XMPP server, by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly streamOpen = new Histogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly relayLatency = new Histogram({ name: `${PREFIX}relay_latency_seconds`, help: 'Element complete on one side to written on the other, by direction.', labelNames: ['direction'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly relayLatency = new FixedLabelHistogram({ name: `${PREFIX}relay_latency_seconds`, help: 'Element complete on one side to written on the other, by direction.', labelNames: ['direction'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly sessionDuration = new Histogram({ name: `${PREFIX}session_duration_seconds`, help: 'Session lifetime from WebSocket handshake to teardown, by close reason.', labelNames: ['reason'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
-  readonly elements = new Counter({ name: `${PREFIX}elements_total`, help: 'Top-level XML elements relayed, by direction (c2s = client to server) and stanza kind.', labelNames: ['direction', 'kind'] as const, registers: [this.registry] });
-  readonly bytes = new Counter({ name: `${PREFIX}transferred_bytes_total`, help: 'Bytes relayed, by direction, as received (c2s: WebSocket payload; s2c: TCP payload).', labelNames: ['direction'] as const, registers: [this.registry] });
-  readonly elementSize = new Histogram({ name: `${PREFIX}element_size_bytes`, help: 'Size of relayed top-level elements, by direction.', labelNames: ['direction'] as const, buckets: SIZE_BUCKETS, registers: [this.registry] });
+  readonly elements = new FixedLabelCounter({ name: `${PREFIX}elements_total`, help: 'Top-level XML elements relayed, by direction (c2s = client to server) and stanza kind.', labelNames: ['direction', 'kind'] as const, registers: [this.registry] });
+  readonly bytes = new FixedLabelCounter({ name: `${PREFIX}transferred_bytes_total`, help: 'Bytes relayed, by direction, as received (c2s: WebSocket payload; s2c: TCP payload).', labelNames: ['direction'] as const, registers: [this.registry] });
+  readonly elementSize = new FixedLabelHistogram({ name: `${PREFIX}element_size_bytes`, help: 'Size of relayed top-level elements, by direction.', labelNames: ['direction'] as const, buckets: SIZE_BUCKETS, registers: [this.registry] });
   readonly streamErrors = new Counter({ name: `${PREFIX}stream_errors_total`, help: 'Stream errors, by RFC 6120 condition and who caused them.', labelNames: ['condition', 'origin'] as const, registers: [this.registry] });
   readonly wsCloses = new Counter({ name: `${PREFIX}ws_closes_total`, help: 'WebSocket connections ended, by close code (1006: dropped without a close frame).', labelNames: ['code'] as const, registers: [this.registry] });
   readonly pauses = new Counter({ name: `${PREFIX}backpressure_pauses_total`, help: 'Times reads were paused: ws = server slow, tcp = client slow, rate_limit = client over --max-bytes-per-second.', labelNames: ['side'] as const, registers: [this.registry] });
 
-  /** Pre-bound children for the per-element hot path. */
+  /** The per-element hot path's series, bound once (see ./fast-metrics.ts). */
   readonly hot: {
-    readonly elements: Record<Direction, Record<ElementKind, { inc(n?: number): void }>>;
-    readonly bytes: Record<Direction, { inc(n: number): void }>;
-    readonly size: Record<Direction, { observe(v: number): void }>;
-    readonly relay: Record<Direction, { observe(v: number): void }>;
+    readonly elements: Record<Direction, Record<ElementKind, CounterSeries<'direction' | 'kind'>>>;
+    readonly bytes: Record<Direction, CounterSeries<'direction'>>;
+    readonly size: Record<Direction, HistogramSeries<'direction'>>;
+    readonly relay: Record<Direction, HistogramSeries<'direction'>>;
   };
 
   /** Called at scrape time to count sessions by state (prom-client collect(), never a timer); set by the Gateway. */
@@ -96,15 +96,13 @@ export class Metrics {
       for (const condition of STREAM_ERROR_CONDITIONS) this.streamErrors.inc({ condition, origin }, 0);
     }
     for (const f of Object.values(FAILURES)) this.sessionDuration.zero({ reason: f.event });
-    const byDirection = <T>(make: (d: Direction) => T): Record<Direction, T> => ({ c2s: make('c2s'), s2c: make('s2c') });
+    const byDirection = <T>(make: (direction: Direction) => T): Record<Direction, T> => ({ c2s: make('c2s'), s2c: make('s2c') });
     this.hot = {
-      elements: byDirection((direction) => Object.fromEntries(KINDS.map((kind) => [kind, this.elements.labels(direction, kind)])) as Record<ElementKind, { inc(n?: number): void }>),
-      bytes: byDirection((direction) => this.bytes.labels(direction)),
-      size: byDirection((direction) => this.elementSize.labels(direction)),
-      relay: byDirection((direction) => this.relayLatency.labels(direction)),
+      elements: byDirection((direction) => Object.fromEntries(KINDS.map((kind) => [kind, this.elements.child({ direction, kind })])) as Record<ElementKind, CounterSeries<'direction' | 'kind'>>),
+      bytes: byDirection((direction) => this.bytes.child({ direction })),
+      size: byDirection((direction) => this.elementSize.child({ direction })),
+      relay: byDirection((direction) => this.relayLatency.child({ direction })),
     };
-    for (const d of DIRECTIONS) this.hot.bytes[d].inc(0);
-    for (const d of DIRECTIONS) for (const k of KINDS) this.hot.elements[d][k].inc(0);
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
