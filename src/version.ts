@@ -1,4 +1,4 @@
-/** The package version, read once from package.json (two levels up from dist/ or src/). */
+/** The package version, read once from package.json (one level up from dist/ or src/). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
