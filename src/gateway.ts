@@ -41,6 +41,9 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, extraHead
   );
 }
 
+const CONN_ID_PREFIX = `${randomBytes(4).toString('hex')}-`;
+let connCounter = 0;
+
 const ADMISSION_REJECTS = {
   over_limit: { status: 503, result: 'over_limit', reason: 'Service Unavailable: the gateway is at its connection limit (--max-connections)\n', headers: 'Retry-After: 5\r\n' },
   per_ip: { status: 429, result: 'over_limit', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
@@ -182,13 +185,7 @@ export class Gateway {
       return;
     }
     // From here the admission slot belongs to this connection, whatever happens to the handshake.
-    let released = false;
-    const release = (): void => {
-      if (!released) {
-        released = true;
-        this.admission.release(ip);
-      }
-    };
+    const release = this.releaser(ip);
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.metrics.handshakes.inc({ result: 'accepted' });
@@ -196,9 +193,24 @@ export class Gateway {
     });
   }
 
+  /**
+   * Frees one admission slot, once. Built apart from onUpgrade so the closure holds only the address,
+   * not the upgrade request (which would otherwise live as long as the session).
+   */
+  private releaser(ip: string): () => void {
+    let released = false;
+    return () => {
+      if (!released) {
+        released = true;
+        this.admission.release(ip);
+      }
+    };
+  }
+
   private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, ip: string, release: () => void): void {
-    // Random, so ids stay unique across workers, replicas and restarts when logs are merged.
-    const connId = randomBytes(6).toString('base64url');
+    // A random per-process prefix and a counter: unique across workers, replicas and restarts when
+    // logs are merged, without a random draw per connection.
+    const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
     const log = this.log.child({ conn_id: connId, remote_addr: ip });
     const session = new Session({
       config: this.config,

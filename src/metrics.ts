@@ -52,7 +52,7 @@ export class Metrics {
   readonly sessions = new Counter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, or legacy (a <stream:stream> message, as load-testing tools send).', labelNames: ['framing'] as const, registers: [this.registry] });
   readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome.', labelNames: ['result'] as const, registers: [this.registry] });
   readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to open the TCP connection to the XMPP server, by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly streamOpen = new Histogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly streamOpen = new FixedLabelHistogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", labelNames: [] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly relayLatency = new FixedLabelHistogram({ name: `${PREFIX}relay_latency_seconds`, help: 'Element complete on one side to written on the other, by direction.', labelNames: ['direction'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly sessionDuration = new Histogram({ name: `${PREFIX}session_duration_seconds`, help: 'Session lifetime from WebSocket handshake to teardown, by close reason.', labelNames: ['reason'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
   readonly elements = new FixedLabelCounter({ name: `${PREFIX}elements_total`, help: 'Top-level XML elements relayed, by direction (c2s = client to server) and stanza kind.', labelNames: ['direction', 'kind'] as const, registers: [this.registry] });
@@ -68,6 +68,7 @@ export class Metrics {
     readonly bytes: Record<Direction, CounterSeries<'direction'>>;
     readonly size: Record<Direction, HistogramSeries<'direction'>>;
     readonly relay: Record<Direction, HistogramSeries<'direction'>>;
+    readonly streamOpen: HistogramSeries<never>;
   };
 
   /** Called at scrape time to count sessions by state (prom-client collect(), never a timer); set by the Gateway. */
@@ -103,6 +104,7 @@ export class Metrics {
       bytes: byDirection((direction) => this.bytes.child({ direction })),
       size: byDirection((direction) => this.elementSize.child({ direction })),
       relay: byDirection((direction) => this.relayLatency.child({ direction })),
+      streamOpen: this.streamOpen.child({}),
     };
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }

@@ -34,10 +34,11 @@ import { rewriteFeatures } from '../xmpp/features';
 import { NS_STREAMS } from '../xmpp/namespaces';
 import { traceView } from '../xmpp/redact';
 import {
-  SessionFailure,
+  FAILURES,
   WS_CLOSE,
   streamErrorConditionOf,
   streamErrorXml,
+  type Failure,
   type FailureCode,
   type StreamErrorCondition,
 } from '../xmpp/stream-error';
@@ -348,11 +349,25 @@ export class Session {
       if (!isHeader) this.pendingBytes += bytes.length;
       return;
     }
-    if (!this.upstream!.write(bytes)) {
+    const up = this.upstream!;
+    if (!this.upstreamCorked) {
+      // ws emits every message of one TCP read in the same tick: gather their elements into one
+      // write to the server, flushed before any I/O happens.
+      this.upstreamCorked = true;
+      up.cork();
+      process.nextTick(this.uncorkUpstream);
+    }
+    if (!up.write(bytes)) {
       // The server reads slower than the client writes: stop reading the WebSocket until 'drain'.
       this.pauseClient('upstream');
     }
   }
+
+  private upstreamCorked = false;
+  private readonly uncorkUpstream = (): void => {
+    this.upstreamCorked = false;
+    this.upstream?.uncork();
+  };
 
   private pauseClient(reason: ClientPause): void {
     if (this.clientReads.hold(reason) && reason !== 'connecting') {
@@ -425,9 +440,17 @@ export class Session {
     const receivedAt = nowSeconds();
     this.metrics.hot.bytes.s2c.inc(chunk.length);
     const { tokens, error } = this.serverTokenizer.feed(chunk);
-    for (const token of tokens) {
-      if (this.finished) return;
-      this.onServerToken(token, receivedAt);
+    // One TCP read often holds several elements: each still becomes its own WebSocket message, but
+    // corked they leave in one write instead of one syscall each (ws nests cork/uncork).
+    const cork = tokens.length > 1;
+    if (cork) this.wsSocket.cork();
+    try {
+      for (const token of tokens) {
+        if (this.finished) return;
+        this.onServerToken(token, receivedAt);
+      }
+    } finally {
+      if (cork) this.wsSocket.uncork();
     }
     if (error !== null && !this.finished) this.failUpstreamXml(error.condition, error.text);
   }
@@ -446,7 +469,7 @@ export class Session {
         this.sendToClient(this.legacy ? token.bytes : openFromStreamHeader(token));
         this.openSentToClient = true;
         if (this.openSentAt !== null) {
-          this.metrics.streamOpen.observe(nowSeconds() - this.openSentAt);
+          this.metrics.hot.streamOpen.observe(nowSeconds() - this.openSentAt);
           this.openSentAt = null;
         }
         return;
@@ -604,7 +627,7 @@ export class Session {
   finish(code: FailureCode, text: string): void {
     if (this.finished) return;
     this.finished = true;
-    const failure = new SessionFailure(code, text).failure;
+    const failure: Failure = FAILURES[code];
     this.state = 'closed';
     for (const timer of [this.openTimer, this.closeTimer, this.rateTimer]) if (timer !== null) clearTimeout(timer);
     this.openTimer = this.closeTimer = this.rateTimer = null;

@@ -167,13 +167,17 @@ const HEX_VALUE: Int8Array = (() => {
 const XML_DECL =
   /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:'1\.[0-9]+'|"1\.[0-9]+")(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:'([A-Za-z][A-Za-z0-9._-]*)'|"([A-Za-z][A-Za-z0-9._-]*)"))?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(?:'(?:yes|no)'|"(?:yes|no)"))?[ \t\r\n]*\?>$/;
 
-/** Pending-buffer capacity kept between elements; a larger one is released after use. */
-const PENDING_KEEP_BYTES = 65536;
+/**
+ * Pending-buffer capacity kept between elements; a larger one is released after use. Small, because
+ * a gateway holds two tokenizers per idle session: one large stanza must not pin memory for life.
+ */
+const PENDING_KEEP_BYTES = 4096;
 
 const NO_ATTRIBUTES: readonly Attribute[] = Object.freeze([]);
 const NO_PREFIXES: readonly string[] = Object.freeze([]);
 const DEFAULT_PREFIX_ONLY: readonly string[] = Object.freeze(['']);
 const EMPTY_BUFFER = Buffer.alloc(0);
+const EMPTY_INT32 = new Int32Array(0);
 
 const NWF: TokenizerCondition = 'not-well-formed';
 const RESTRICTED: TokenizerCondition = 'restricted-xml';
@@ -216,7 +220,9 @@ function grownInt32(array: Int32Array, needed: number): Int32Array {
 
 function grownBuffer(buffer: Buffer, used: number, needed: number): Buffer {
   if (needed <= buffer.length) return buffer;
-  const grown = Buffer.allocUnsafe(Math.max(needed, buffer.length * 2, 256));
+  // Scratch that lives as long as the tokenizer: not from Node's shared 8 KiB pool, where one small
+  // long-lived slice would keep a whole pool block alive.
+  const grown = Buffer.allocUnsafeSlow(Math.max(needed, buffer.length * 2, 64));
   buffer.copy(grown, 0, 0, used);
   return grown;
 }
@@ -290,10 +296,12 @@ export class XmlTokenizer {
   // Elements open inside the construct. Depth 0 is the stream root (stream mode), depth 1 the top-level element.
   private depth = 0;
   /** Names of the open elements, back to back; element `d` is `nameStack[nameStarts[d], nameEnds[d])`. */
-  private nameStack: Buffer = Buffer.allocUnsafe(256);
+  // Scratch arrays start empty and grow on first use (every write is preceded by a growth check), so
+  // an idle tokenizer costs little more than its fields.
+  private nameStack: Buffer = EMPTY_BUFFER;
   private nameTop = 0;
-  private nameStarts: Int32Array = new Int32Array(16);
-  private nameEnds: Int32Array = new Int32Array(16);
+  private nameStarts: Int32Array = EMPTY_INT32;
+  private nameEnds: Int32Array = EMPTY_INT32;
   /** Whether the next name character must be a NameStartChar (at the start, after the colon). */
   private nameFirst = true;
   /** Offset of the colon in the name being read (relative to its start), or -1. */
@@ -303,9 +311,9 @@ export class XmlTokenizer {
   // The start tag being read.
   private attrCount = 0;
   /** Names of this tag's attributes, back to back; attribute `i` starts at `attrNameStarts[i]`. */
-  private attrNames: Buffer = Buffer.allocUnsafe(256);
+  private attrNames: Buffer = EMPTY_BUFFER;
   private attrNamesTop = 0;
-  private attrNameStarts: Int32Array = new Int32Array(16);
+  private attrNameStarts: Int32Array = EMPTY_INT32;
   private attrKind: AttrKind = AttrKind.PLAIN;
   private quoteTable: Uint8Array = ATTR_DQ_CLASS;
   private valueStart = 0;
@@ -322,7 +330,7 @@ export class XmlTokenizer {
   private readonly declaredPrefixes: string[] = [];
   /** Live entries of declaredPrefixes (the array is never shrunk: writing `length` is a runtime call). */
   private declaredCount = 0;
-  private nsMarks: Int32Array = new Int32Array(16);
+  private nsMarks: Int32Array = EMPTY_INT32;
 
   // The top-level element being read (valid once its start tag ended).
   private topName = '';
