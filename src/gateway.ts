@@ -18,6 +18,7 @@ import { checkUpgrade, requestPath, selectProtocol } from './ws/handshake';
 import { UpstreamProbe } from './upstream/probe';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
+import { MessageTokenizer } from './xml/message-tokenizer';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -58,6 +59,8 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private readonly admission: AdmissionControl;
+  /** One tokenizer for every session's client messages (see ./xml/message-tokenizer.ts). */
+  private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -70,6 +73,7 @@ export class Gateway {
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
     this.metrics.sessionStatesSource = () => this.sessionStates();
     this.admission = new AdmissionControl(config);
+    this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
     this.trusted = cidrList(config.trustedProxies);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
@@ -189,7 +193,7 @@ export class Gateway {
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.metrics.handshakes.inc({ result: 'accepted' });
-      this.onWebSocket(ws, socket, req, ip, release);
+      this.onWebSocket(ws, socket, ip, release);
     });
   }
 
@@ -207,15 +211,16 @@ export class Gateway {
     };
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, ip: string, release: () => void): void {
+  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, release: () => void): void {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
-    const log = this.log.child({ conn_id: connId, remote_addr: ip });
     const session = new Session({
       config: this.config,
-      log,
+      log: () => this.log.child({ conn_id: connId, remote_addr: ip }),
+      trace: this.log.isLevelEnabled('trace'),
       metrics: this.metrics,
+      messages: this.messages,
       ws,
       socket,
       onClosed: (s) => {
@@ -224,7 +229,6 @@ export class Gateway {
         if (this.sessions.size === 0) for (const cb of this.idle.splice(0)) cb();
       },
     });
-    if (req.headers.origin !== undefined) log.debug({ event: 'origin', origin: req.headers.origin }, 'browser origin');
     this.sessions.add(session);
   }
 

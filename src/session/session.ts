@@ -16,6 +16,7 @@ import type { Config } from '../config';
 import { elementKind, type Metrics, type PauseSide } from '../metrics';
 import { connectUpstream, type ConnectOutcome } from '../upstream/connect';
 import { XmlTokenizer } from '../xml/tokenizer';
+import type { MessageTokenizer } from '../xml/message-tokenizer';
 import type { Attribute, ElementToken, Token, TokenizerError } from '../xml/tokens';
 import {
   STREAM_FOOTER,
@@ -48,8 +49,13 @@ export type SessionState = 'awaiting_open' | 'connecting' | 'open' | 'closing' |
 
 export interface SessionOptions {
   readonly config: Config;
-  readonly log: Logger;
+  /** The per-connection logger, created on first use (most idle sessions log only when they end). */
+  readonly log: () => Logger;
+  /** Log every element at trace level (through ../xmpp/redact.ts). */
+  readonly trace: boolean;
   readonly metrics: Metrics;
+  /** The gateway's shared tokenizer for whole client messages. */
+  readonly messages: MessageTokenizer;
   readonly ws: WebSocket;
   /** The upgraded HTTP socket under `ws`: its 'drain' tells when the client caught up. */
   readonly socket: Duplex;
@@ -94,8 +100,10 @@ export class Session {
   bytesToClient = 0;
 
   private readonly config: Config;
-  private readonly log: Logger;
+  private readonly makeLog: () => Logger;
+  private logger: Logger | null = null;
   private readonly metrics: Metrics;
+  private readonly messages: MessageTokenizer;
   private readonly ws: WebSocket;
   private readonly wsSocket: Duplex;
   private readonly onClosed: (session: Session) => void;
@@ -105,7 +113,6 @@ export class Session {
   private upstreamConnected = false;
   private upstreamClosed = false;
   private wsClosed = false;
-  private readonly clientTokenizer: XmlTokenizer;
   private readonly serverTokenizer: XmlTokenizer;
   /** Namespaces declared by the server's current stream header; null until it arrives. */
   private scope: NamespaceScope | null = null;
@@ -143,15 +150,14 @@ export class Session {
 
   constructor(opts: SessionOptions) {
     this.config = opts.config;
-    this.log = opts.log;
+    this.makeLog = opts.log;
     this.metrics = opts.metrics;
+    this.messages = opts.messages;
     this.ws = opts.ws;
     this.wsSocket = opts.socket;
     this.onClosed = opts.onClosed;
-    this.trace = this.log.isLevelEnabled('trace');
-    const limits = { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth };
-    this.clientTokenizer = new XmlTokenizer('fragment', limits);
-    this.serverTokenizer = new XmlTokenizer('stream', limits);
+    this.trace = opts.trace;
+    this.serverTokenizer = new XmlTokenizer('stream', { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth });
     this.clientReads = new ReadGate<ClientPause>(() => this.ws.pause(), () => this.onClientReadsResumed());
     this.rate = this.config.maxBytesPerSecond > 0 ? new TokenBucket(this.config.maxBytesPerSecond) : null;
 
@@ -167,6 +173,10 @@ export class Session {
       this.finish('OPEN_TIMEOUT', `no <open/> within ${this.config.openTimeoutMs} ms`);
     }, this.config.openTimeoutMs);
     this.log.debug({ event: 'connection_opened' }, 'connection opened');
+  }
+
+  private get log(): Logger {
+    return (this.logger ??= this.makeLog());
   }
 
   // ---------------------------------------------------------------- client → server
@@ -215,10 +225,9 @@ export class Session {
       if (this.finished) return;
     }
     // A message is accepted or rejected whole: nothing of a bad message goes upstream.
-    const { tokens, error } = this.clientTokenizer.feed(data);
-    const endError = error ?? this.clientTokenizer.end();
-    if (endError !== null) {
-      this.finish(clientFailure(endError.condition), endError.text);
+    const { tokens, error } = this.messages.tokenize(data);
+    if (error !== null) {
+      this.finish(clientFailure(error.condition), error.text);
       return;
     }
     for (const token of tokens) {

@@ -1,0 +1,17 @@
+/**
+ * The relay benchmark's smoke run (`node bench/run.js --smoke`): every scenario (floor, gateway with
+ * one and two workers, gateway in front of Prosody, Prosody's mod_websocket) logs in, echoes and
+ * closes without loss. It asserts nothing about speed (these machines are shared and noisy); it only
+ * keeps the benchmark from rotting. Figures live in bench/RESULTS.md.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+it('bench/run.js --smoke completes every scenario', async () => {
+  const child = spawn(process.execPath, [join(__dirname, '..', '..', 'bench', 'run.js'), '--smoke'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`bench smoke exited ${code}:\n${out.slice(-4000)}`);
+}, 180_000);
