@@ -219,6 +219,7 @@ export class Gateway {
       config: this.config,
       log: () => this.log.child({ conn_id: connId, remote_addr: ip }),
       trace: this.log.isLevelEnabled('trace'),
+      debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
       messages: this.messages,
       ws,

@@ -53,6 +53,8 @@ export interface SessionOptions {
   readonly log: () => Logger;
   /** Log every element at trace level (through ../xmpp/redact.ts). */
   readonly trace: boolean;
+  /** Debug level enabled on the root logger. */
+  readonly debug: boolean;
   readonly metrics: Metrics;
   /** The gateway's shared tokenizer for whole client messages. */
   readonly messages: MessageTokenizer;
@@ -108,6 +110,7 @@ export class Session {
   private readonly wsSocket: Duplex;
   private readonly onClosed: (session: Session) => void;
   private readonly trace: boolean;
+  private readonly debugEnabled: boolean;
 
   private upstream: net.Socket | null = null;
   private upstreamConnected = false;
@@ -157,6 +160,7 @@ export class Session {
     this.wsSocket = opts.socket;
     this.onClosed = opts.onClosed;
     this.trace = opts.trace;
+    this.debugEnabled = opts.debug;
     this.serverTokenizer = new XmlTokenizer('stream', { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth });
     this.clientReads = new ReadGate<ClientPause>(() => this.ws.pause(), () => this.onClientReadsResumed());
     this.rate = this.config.maxBytesPerSecond > 0 ? new TokenBucket(this.config.maxBytesPerSecond) : null;
@@ -172,11 +176,16 @@ export class Session {
     this.openTimer = setTimeout(() => {
       this.finish('OPEN_TIMEOUT', `no <open/> within ${this.config.openTimeoutMs} ms`);
     }, this.config.openTimeoutMs);
-    this.log.debug({ event: 'connection_opened' }, 'connection opened');
+    this.debug({ event: 'connection_opened' }, 'connection opened');
   }
 
   private get log(): Logger {
     return (this.logger ??= this.makeLog());
+  }
+
+  /** Debug lines without building the per-connection logger when debug is off (the usual case). */
+  private debug(fields: object, msg: string): void {
+    if (this.debugEnabled) this.log.debug(fields, msg);
   }
 
   // ---------------------------------------------------------------- client → server
@@ -382,14 +391,14 @@ export class Session {
     if (this.clientReads.hold(reason) && reason !== 'connecting') {
       const side: PauseSide = reason === 'rate' ? 'rate_limit' : 'ws';
       this.metrics.pauses.inc({ side });
-      this.log.debug({ event: 'backpressure_pause', side }, reason === 'rate' ? 'client over its byte rate: pausing WebSocket reads' : 'server is slow: pausing WebSocket reads');
+      this.debug({ event: 'backpressure_pause', side }, reason === 'rate' ? 'client over its byte rate: pausing WebSocket reads' : 'server is slow: pausing WebSocket reads');
     }
   }
 
   private resumeClient(reason: ClientPause): void {
     if (this.finished) return;
     if (this.clientReads.release(reason) && reason !== 'connecting') {
-      this.log.debug({ event: 'backpressure_resume', side: reason === 'rate' ? 'rate_limit' : 'ws' }, 'resuming WebSocket reads');
+      this.debug({ event: 'backpressure_resume', side: reason === 'rate' ? 'rate_limit' : 'ws' }, 'resuming WebSocket reads');
     }
   }
 
@@ -433,7 +442,7 @@ export class Session {
     }
     this.upstreamConnected = true;
     if (this.state === 'connecting') this.state = 'open';
-    this.log.debug({ event: 'upstream_connected' }, 'upstream connected');
+    this.debug({ event: 'upstream_connected' }, 'upstream connected');
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -546,7 +555,7 @@ export class Session {
       this.pausedUpstreamForClient = true;
       this.upstream.pause();
       this.metrics.pauses.inc({ side: 'tcp' });
-      this.log.debug({ event: 'backpressure_pause', side: 'tcp' }, 'client is slow: pausing server reads');
+      this.debug({ event: 'backpressure_pause', side: 'tcp' }, 'client is slow: pausing server reads');
     }
   }
 
@@ -554,7 +563,7 @@ export class Session {
     if (this.pausedUpstreamForClient && !this.finished && this.ws.bufferedAmount <= this.config.wsHighWaterMark / 2) {
       this.pausedUpstreamForClient = false;
       this.upstream?.resume();
-      this.log.debug({ event: 'backpressure_resume', side: 'tcp' }, 'client caught up: resuming server reads');
+      this.debug({ event: 'backpressure_resume', side: 'tcp' }, 'client caught up: resuming server reads');
     }
   }
 
