@@ -31,11 +31,17 @@ const WRITE = argv.includes('--write');
 const HARD_DEADLINE_MS = (P.minutes + 5) * 60_000;
 const RESULTS = path.join(__dirname, 'RESULTS.md');
 
-/** One value of a Prometheus series from the gateway's /metrics (first match). */
-async function metric(target, name) {
+/**
+ * One scrape of the gateway's /metrics, as a lookup of series values. One scrape per sample: prom-client
+ * resets the event-loop delay histogram at each collection, so a second scrape would read it empty.
+ */
+async function scrape(target) {
   const r = await sys.httpGet(target.opsPort, '/metrics', 5000);
-  const line = r.body.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  const lines = r.body.split('\n');
+  return (name) => {
+    const line = lines.find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+    return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
 }
 
 /** Least-squares slope of y over x. */
@@ -95,13 +101,15 @@ async function main() {
         sent += r.sent;
         lost += r.lost;
       }
+      const metric = await scrape(gw);
       samples.push({
         minute: (Date.now() - started) / 60_000,
         rssMiB: gw.rss() / 1024,
         fds: sys.openFds(gw.rootPid),
-        handles: await metric(gw, 'nodejs_active_handles_total'),
-        lagP99ms: (await metric(gw, 'nodejs_eventloop_lag_p99_seconds')) * 1000,
-        sessions: await metric(gw, 'xmppgw_connections{state="open"}'),
+        handles: metric('nodejs_active_handles_total'),
+        // Sampled with 10 ms resolution (perf_hooks.monitorEventLoopDelay): ~10 ms means idle.
+        lagP99ms: metric('nodejs_eventloop_lag_p99_seconds') * 1000,
+        sessions: metric('xmppgw_connections{state="open"}'),
         p99ms: percentile(results.flatMap((r) => r.samples), 0.99),
       });
       const s = samples[samples.length - 1];
