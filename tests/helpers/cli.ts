@@ -3,9 +3,11 @@
  * JSON log lines parsed as they arrive, for tests of whole-process behaviour (drain, cluster).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as http from 'node:http';
 import { join } from 'node:path';
 import { waitUntil } from './raw-xmpp';
+import { httpGet } from './net';
+
+export { httpGet };
 
 export const BIN = join(__dirname, '..', '..', 'bin', 'xmpp-ws-gateway.js');
 const STEP_MS = 10_000;
@@ -72,17 +74,6 @@ export class CliGateway {
   }
 }
 
-export function httpGet(url: string, timeoutMs = 8000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
 
 /** Polls `/readyz` until it answers `status`; returns the body. */
 export async function waitForReadyz(ops: string, status = 200, timeoutMs = STEP_MS): Promise<string> {

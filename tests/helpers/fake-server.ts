@@ -5,6 +5,7 @@
  * SASL success for any `<auth>`, restart, bind, and echoes messages addressed to the bound JID.
  */
 import * as net from 'node:net';
+import { freePort } from './net';
 
 export const SERVER_HEADER = (id: string): string =>
   `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='${id}' from='localhost' version='1.0' xml:lang='en'>`;
@@ -145,10 +146,4 @@ export class FakeServer {
 }
 
 /** A port on 127.0.0.1 where nothing listens (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+export const closedPort = freePort;

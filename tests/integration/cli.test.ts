@@ -2,21 +2,14 @@
  * The command line as users run it: `node bin/xmpp-ws-gateway.js …` from a built checkout.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import * as http from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { TestClient, openXml } from '../helpers/ws-client';
 import { FakeServer } from '../helpers/fake-server';
+import { freePort, httpGet as get } from '../helpers/net';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'xmpp-ws-gateway.js');
 
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
 
 async function waitForLog(out: () => string, needle: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -26,15 +19,6 @@ async function waitForLog(out: () => string, needle: string, timeoutMs = 10_000)
   }
 }
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    }).on('error', reject);
-  });
-}
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 10_000 });

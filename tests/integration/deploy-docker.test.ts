@@ -16,14 +16,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import dockerignore from '@balena/dockerignore';
 import { DockerfileParser, type Dockerfile, type Instruction, type Copy, type From, type JSONInstruction, type Env, type Healthcheck } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { parseCli, SETTINGS, ENV_PREFIX } from '../../src/config';
+import { freePort, httpGet as get } from '../helpers/net';
 
 const ROOT = join(__dirname, '..', '..');
 const DOCKERFILE = join(ROOT, 'deploy', 'Dockerfile');
@@ -208,26 +207,7 @@ function replay(tmp: string, context: Set<string>): Replayed {
 
 // ---------------------------------------------------------------- small helpers
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)));
-  });
-}
 
 // ---------------------------------------------------------------- the tests
 

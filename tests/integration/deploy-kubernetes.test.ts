@@ -15,8 +15,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import ts from 'typescript';
@@ -32,6 +30,7 @@ import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { parseCli, SETTINGS, type Config } from '../../src/config';
 import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
 import { tryGateway } from '../../src/demo/try-client';
+import { freePort, httpGet as get } from '../helpers/net';
 
 const ROOT = join(__dirname, '..', '..');
 const DIR = join(ROOT, 'deploy', 'kubernetes');
@@ -322,26 +321,7 @@ describe('deploy/kubernetes: invariants', () => {
 
 // ---------------------------------------------------------------- the sidecar pair, for real
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)));
-  });
-}
 
 describe('deploy/kubernetes/sidecar.yaml + configmap.yaml, run for real', () => {
   let dir: string;

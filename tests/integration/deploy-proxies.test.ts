@@ -21,6 +21,7 @@ import { defaultConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
 import { tryGateway } from '../../src/demo/try-client';
+import { freePort } from '../helpers/net';
 
 const ROOT = join(__dirname, '..', '..');
 const APACHE = ['/usr/sbin/apache2', '/usr/sbin/httpd'].find((p) => existsSync(p));
@@ -30,13 +31,6 @@ const IS_ROOT = process.getuid?.() === 0;
 /** The gateway's default --ping-interval, which every proxy timeout must exceed. */
 const PING_INTERVAL_S = defaultConfig().pingIntervalMs / 1000;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitForPort(port: number, what: () => string): Promise<void> {
   const deadline = Date.now() + 10_000;

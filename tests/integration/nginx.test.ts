@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
 import { tryGateway } from '../../src/demo/try-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
+import { freePort } from '../helpers/net';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => {
   try {
@@ -21,13 +22,6 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => {
   }
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('behind nginx (deploy/nginx/xmpp-websocket.conf)', () => {
   let dir: string;
