@@ -7,6 +7,7 @@ import { ConfigError, parseCli } from './config';
 import { createLogger } from './logger';
 import { isWorker, runPrimary, runSingle, runWorker } from './cluster';
 import { VERSION } from './version';
+import { descriptorsNeeded, openFileLimit } from './util/fd-limit';
 
 export async function main(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let cli;
@@ -41,6 +42,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
     process.stderr.write(`xmpp-ws-gateway: ${(err as Error).message}\n`);
     process.exitCode = 2;
     return;
+  }
+  const fdLimit = openFileLimit();
+  if (!isWorker() && config.maxConnections > 0 && fdLimit !== null && fdLimit < descriptorsNeeded(config.maxConnections)) {
+    log.warn(
+      { event: 'fd_limit_low', open_file_limit: fdLimit, needed: descriptorsNeeded(config.maxConnections), max_connections: config.maxConnections },
+      `the open-file limit (${fdLimit}) is below what --max-connections ${config.maxConnections} needs per worker (2 per session): raise it (ulimit -n, LimitNOFILE=, or the container runtime's nofile) or lower --max-connections`,
+    );
   }
   try {
     if (isWorker()) await runWorker(config, log);

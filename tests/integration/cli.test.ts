@@ -98,3 +98,20 @@ describe('xmpp-ws-gateway CLI', () => {
     }
   });
 });
+
+describe('open-file limit', () => {
+  it('warns at start when --max-connections needs more descriptors than the process may open', async () => {
+    const { CliGateway } = await import('../helpers/cli');
+    const { openFileLimit } = await import('../../src/util/fd-limit');
+    const limit = openFileLimit();
+    if (limit === null) throw new Error('cannot read this machine\'s open-file limit from /proc/self/limits');
+    const cli = new CliGateway(['--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--workers', '1', '--max-connections', String(limit)]);
+    try {
+      const [warning] = await cli.waitForEvents('fd_limit_low');
+      expect(warning).toMatchObject({ level: 40, open_file_limit: limit, needed: 2 * limit + 64 });
+      expect(String(warning!.msg)).toMatch(/raise it \(ulimit -n/);
+    } finally {
+      await cli.kill();
+    }
+  });
+});
