@@ -9,22 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/apt-install-missing.sh
 need=()
-command -v prosody >/dev/null 2>&1 || [ -x /usr/bin/prosody ] || need+=(prosody)
+has_prosody || need+=(prosody)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 [ -x /usr/sbin/apache2 ] || need+=(apache2)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
-    echo "install-test-deps: need root (or sudo) to install: ${need[*]}" >&2; exit 1
-  fi
-  echo "install-test-deps: apt-get install ${need[*]}"
-  "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+apt_install_missing install-test-deps "${need[@]}"
 # Where services may start, Debian starts a system-wide Prosody on 5222, nginx and Apache on 80,
 # Prometheus on 9090 after install; the tests never use them (they start private
 # instances on random loopback ports): nothing here depends on them.
