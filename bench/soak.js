@@ -105,6 +105,8 @@ async function main() {
       samples.push({
         minute: (Date.now() - started) / 60_000,
         rssMiB: gw.rss() / 1024,
+        // The V8 heap in use: tells a JavaScript leak from the allocator settling when RSS moves.
+        heapMiB: metric('nodejs_heap_size_used_bytes') / 1048576,
         fds: sys.openFds(gw.rootPid),
         handles: metric('nodejs_active_handles_total'),
         // Sampled with 10 ms resolution (perf_hooks.monitorEventLoopDelay): ~10 ms means idle.
@@ -113,7 +115,7 @@ async function main() {
         p99ms: percentile(results.flatMap((r) => r.samples), 0.99),
       });
       const s = samples[samples.length - 1];
-      console.log(`soak t=${s.minute.toFixed(1)}m rss=${s.rssMiB.toFixed(1)}MiB fds=${s.fds} handles=${s.handles} lag_p99=${s.lagP99ms.toFixed(2)}ms open=${s.sessions} rtt_p99=${s.p99ms.toFixed(2)}ms`);
+      console.log(`soak t=${s.minute.toFixed(1)}m rss=${s.rssMiB.toFixed(1)}MiB heap=${s.heapMiB.toFixed(1)}MiB fds=${s.fds} handles=${s.handles} lag_p99=${s.lagP99ms.toFixed(2)}ms open=${s.sessions} rtt_p99=${s.p99ms.toFixed(2)}ms`);
     }
     for (const g of groups) await pool.call(0, 'close', { tag: g });
   } finally {
@@ -146,11 +148,11 @@ function report(samples, sent, lost) {
     `- **Date:** ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; Node ${process.version}; ${os.cpus().length} CPUs; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`,
     `- **Load:** gateway --workers 1 → fake c2s; ${P.sessions} sessions; every ${P.sampleSeconds} s ${P.churn} leave with <close/> and ${P.churn} new ones log in; echo at ${P.rate} msg/s open loop in between; ${P.minutes} min.`,
     `- **Delivered:** ${sent - lost} of ${sent} messages (${lost} lost).`,
-    `- **Trend over the second half, per hour:** RSS ${trend('rssMiB').toFixed(2)} MiB/h, fds ${trend('fds').toFixed(1)}/h, handles ${trend('handles').toFixed(1)}/h, event-loop lag p99 ${trend('lagP99ms').toFixed(3)} ms/h.`,
+    `- **Trend over the second half, per hour:** RSS ${trend('rssMiB').toFixed(2)} MiB/h, JS heap in use ${trend('heapMiB').toFixed(2)} MiB/h, fds ${trend('fds').toFixed(1)}/h, handles ${trend('handles').toFixed(1)}/h, event-loop lag p99 ${trend('lagP99ms').toFixed(3)} ms/h.`,
     '',
-    '| minute | RSS MiB | open fds | active handles | event-loop lag p99 ms | open sessions | round trip p99 ms |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
-    ...samples.map((s) => `| ${s.minute.toFixed(1)} | ${s.rssMiB.toFixed(1)} | ${s.fds} | ${s.handles} | ${s.lagP99ms.toFixed(2)} | ${s.sessions} | ${s.p99ms.toFixed(2)} |`),
+    '| minute | RSS MiB | JS heap in use MiB | open fds | active handles | event-loop lag p99 ms | open sessions | round trip p99 ms |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...samples.map((s) => `| ${s.minute.toFixed(1)} | ${s.rssMiB.toFixed(1)} | ${s.heapMiB.toFixed(1)} | ${s.fds} | ${s.handles} | ${s.lagP99ms.toFixed(2)} | ${s.sessions} | ${s.p99ms.toFixed(2)} |`),
     '<!-- END bench/soak.js -->',
   ];
   const text = lines.join('\n');
