@@ -54,14 +54,17 @@ function encodeChar(ch: string, encoding: Encoding, rawAllowed: boolean): string
 
 const piecesArb = fc.array(fc.tuple(fc.constantFrom(...CHARS), encodingArb), { maxLength: 12 });
 
-/** Character data: `<`, `&` and CR always escaped (CR would be normalized), `>` escaped after `]]`. */
+/**
+ * Character data: `<`, `&` and CR always escaped (CR would be normalized). `>` is escaped after a `]`
+ * and at the start of a node: adjacent text nodes (`]` then `]>`) must not form `]]>` either.
+ */
 const textArb: fc.Arbitrary<ModelText> = piecesArb.map((pieces) => {
   let xml = '';
   let value = '';
   for (const [ch, encoding] of pieces) {
     // Expand multi-code-point pieces (ZWJ sequences) one code point at a time.
     for (const c of ch) {
-      const rawAllowed = c !== '<' && c !== '&' && c !== '\r' && !(c === '>' && xml.endsWith(']]'));
+      const rawAllowed = c !== '<' && c !== '&' && c !== '\r' && !(c === '>' && (xml === '' || xml.endsWith(']')));
       xml += encodeChar(c, encoding, rawAllowed);
       value += c;
     }
