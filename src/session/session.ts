@@ -95,6 +95,12 @@ function isStreamsElement(el: ElementToken, local: string, scope: NamespaceScope
 
 const nowSeconds = (): number => performance.now() / 1000;
 
+/** The back-reference from a session's emitters (WebSocket, its socket, the upstream socket) to it. */
+const kSession = Symbol('xmpp-ws-gateway.session');
+type Owned = { [kSession]?: Session };
+/** The session an emitter belongs to (set before any listener is attached). */
+const owner = (emitter: unknown): Session => (emitter as Owned)[kSession]!;
+
 export class Session {
   state: SessionState = 'awaiting_open';
   readonly startedAt = Date.now();
@@ -165,13 +171,15 @@ export class Session {
     this.clientReads = new ReadGate<ClientPause>(() => this.ws.pause(), () => this.onClientReadsResumed());
     this.rate = this.config.maxBytesPerSecond > 0 ? new TokenBucket(this.config.maxBytesPerSecond) : null;
 
-    this.ws.on('message', (data: Buffer, isBinary: boolean) => this.onClientMessage(data, isBinary));
-    this.ws.on('pong', () => {
-      this.alive = true;
-    });
-    this.ws.on('error', (err: Error & { code?: string }) => this.onClientError(err));
-    this.ws.on('close', (code: number) => this.onClientClose(code));
-    this.wsSocket.on('drain', () => this.onClientDrain());
+    // Shared listener functions find their session through a symbol on the emitter (ws does the
+    // same with its sockets): no closures per session, which matters with tens of thousands idle.
+    (this.ws as unknown as Owned)[kSession] = this;
+    (this.wsSocket as unknown as Owned)[kSession] = this;
+    this.ws.on('message', Session.listeners.wsMessage);
+    this.ws.on('pong', Session.listeners.wsPong);
+    this.ws.on('error', Session.listeners.wsError);
+    this.ws.on('close', Session.listeners.wsClose);
+    this.wsSocket.on('drain', Session.listeners.wsDrain);
     // RFC 7395 §3.4: the client opens the stream; a deadline inbound traffic cannot refresh.
     this.openTimer = setTimeout(() => {
       this.finish('OPEN_TIMEOUT', `no <open/> within ${this.config.openTimeoutMs} ms`);
@@ -419,20 +427,52 @@ export class Session {
       this.onConnectOutcome(outcome);
     });
     this.upstream = socket;
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (this.upstreamConnected) this.onUpstreamEnd(`${err.code ?? 'error'}: ${err.message}`);
-    });
-    socket.on('close', () => {
-      this.upstreamClosed = true;
-      if (this.upstreamConnected) this.onUpstreamEnd('server closed the TCP connection');
-      this.maybeClosed();
-    });
-    socket.on('end', () => {
-      if (this.upstreamConnected) this.onUpstreamEnd('server ended the TCP connection');
-    });
-    socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
-    socket.on('drain', () => this.resumeClient('upstream'));
+    (socket as unknown as Owned)[kSession] = this;
+    socket.on('error', Session.listeners.upstreamError);
+    socket.on('close', Session.listeners.upstreamClose);
+    socket.on('end', Session.listeners.upstreamEnd);
+    socket.on('data', Session.listeners.upstreamData);
+    socket.on('drain', Session.listeners.upstreamDrain);
   }
+
+  /** Every event listener, shared by all sessions; `this` is the emitter, which carries its session. */
+  private static readonly listeners = {
+    wsMessage(this: unknown, data: Buffer, isBinary: boolean): void {
+      owner(this).onClientMessage(data, isBinary);
+    },
+    wsPong(this: unknown): void {
+      owner(this).alive = true;
+    },
+    wsError(this: unknown, err: Error & { code?: string }): void {
+      owner(this).onClientError(err);
+    },
+    wsClose(this: unknown, code: number): void {
+      owner(this).onClientClose(code);
+    },
+    wsDrain(this: unknown): void {
+      owner(this).onClientDrain();
+    },
+    upstreamError(this: unknown, err: NodeJS.ErrnoException): void {
+      const session = owner(this);
+      if (session.upstreamConnected) session.onUpstreamEnd(`${err.code ?? 'error'}: ${err.message}`);
+    },
+    upstreamClose(this: unknown): void {
+      const session = owner(this);
+      session.upstreamClosed = true;
+      if (session.upstreamConnected) session.onUpstreamEnd('server closed the TCP connection');
+      session.maybeClosed();
+    },
+    upstreamEnd(this: unknown): void {
+      const session = owner(this);
+      if (session.upstreamConnected) session.onUpstreamEnd('server ended the TCP connection');
+    },
+    upstreamData(this: unknown, chunk: Buffer): void {
+      owner(this).onServerData(chunk);
+    },
+    upstreamDrain(this: unknown): void {
+      owner(this).resumeClient('upstream');
+    },
+  };
 
   private onConnectOutcome(outcome: ConnectOutcome): void {
     if (this.finished) return;
