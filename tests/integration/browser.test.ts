@@ -6,7 +6,7 @@
  * (HTTP 403 on the upgrade), which strophe reports as CONNFAIL.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
+import { processesMentioning } from '../helpers/processes';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -52,19 +53,6 @@ function closeServer(server: http.Server | undefined): Promise<void> {
   return new Promise((r) => server.close(() => r()));
 }
 
-/** PIDs of live processes whose command line mentions `needle` (here: this run's profile dir). */
-function processesMentioning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
 
 describe('a real browser (Chromium + strophe.js) through the gateway', () => {
   let prosody: ProsodyInstance;

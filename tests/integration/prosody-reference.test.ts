@@ -4,25 +4,13 @@
  * private Prosody are sound, so that when the same drivers fail through the gateway, the gateway
  * is to blame.
  */
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
 import { describeDriverResult, expectScenarioPassed, runDriver, type DriverArgs, type DriverName } from '../helpers/run-driver';
+import { processesMentioning } from '../helpers/processes';
 
 const DRIVERS: DriverName[] = ['stanza', 'strophe', 'xmppjs'];
 
-/** PIDs whose command line mentions `needle` (Prosody runs as `lua5.4 /usr/bin/prosody --config <dir>/…`). */
-function processesMentioning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry));
-    } catch {
-      // the process exited while we looked
-    }
-  }
-  return pids;
-}
 
 describe("client libraries against Prosody's own mod_websocket", () => {
   let prosody: ProsodyInstance;
