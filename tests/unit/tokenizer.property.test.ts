@@ -1,6 +1,7 @@
 import fc from 'fast-check';
-import { XmlTokenizer, type TokenizerMode } from '../../src/xml/tokenizer';
-import type { Token, TokenizerError } from '../../src/xml/tokens';
+import type { TokenizerMode } from '../../src/xml/tokenizer';
+import type { Token } from '../../src/xml/tokens';
+import { runTokenizer, type Outcome } from '../helpers/tokenizer-run';
 
 // ltx ships no types: describe the little we use of it (a lenient reference parser).
 interface LtxElement {
@@ -229,26 +230,6 @@ const documentArb: fc.Arbitrary<ModelDocument> = fc
 // ---------------------------------------------------------------------------------------------
 // Running
 
-interface Outcome {
-  readonly tokens: unknown[];
-  readonly error: { condition: string; text: string } | null;
-}
-
-function describeToken(token: Token): unknown {
-  if (token.kind === 'stream-close') return { kind: token.kind };
-  if (token.kind === 'stream-open') {
-    return { kind: token.kind, name: token.name, attrs: token.attrs, bytes: token.bytes.toString('hex') };
-  }
-  return {
-    kind: token.kind,
-    name: token.name,
-    nameEnd: token.nameEnd,
-    attrs: token.attrs,
-    outerPrefixes: token.outerPrefixes,
-    bytes: token.bytes.toString('hex'),
-  };
-}
-
 /** Cuts `bytes` at the given offsets (taken modulo its length). */
 function chunk(bytes: Buffer, cuts: readonly number[]): Buffer[] {
   const offsets = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length)))].sort((a, b) => a - b);
@@ -264,28 +245,7 @@ function chunk(bytes: Buffer, cuts: readonly number[]): Buffer[] {
 
 /** Feeds parts (stream: documents with restart() between; fragment: messages with end() after each). */
 function run(mode: TokenizerMode, parts: readonly Buffer[], cuts: readonly number[], elements?: Token[]): Outcome {
-  const tokenizer = new XmlTokenizer(mode);
-  const tokens: unknown[] = [];
-  const outcome = (error: TokenizerError | null): Outcome => ({
-    tokens,
-    error: error && { condition: error.condition, text: error.text },
-  });
-  for (let p = 0; p < parts.length; p++) {
-    if (mode === 'stream' && p > 0) tokenizer.restart();
-    for (const piece of chunk(parts[p]!, cuts)) {
-      const result = tokenizer.feed(piece);
-      for (const token of result.tokens) {
-        tokens.push(describeToken(token));
-        elements?.push(token);
-      }
-      if (result.error !== null) return outcome(result.error);
-    }
-    if (mode === 'fragment') {
-      const error = tokenizer.end();
-      if (error !== null) return outcome(error);
-    }
-  }
-  return outcome(null);
+  return runTokenizer(mode, parts, (part) => chunk(part, cuts), { elements });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,33 +9,13 @@ import type {
   TokenizerError,
   TokenizerLimits,
 } from '../../src/xml/tokens';
+import { runTokenizer, type Chunker, type Outcome } from '../helpers/tokenizer-run';
 
 // ---------------------------------------------------------------------------------------------
 // Harness: run inputs through a tokenizer under a chunking, and summarize the result as plain
 // data so any two chunkings can be compared with toEqual.
 
-/** What a run produced: every token (bytes as hex) and the first error, if any. */
-interface Outcome {
-  readonly tokens: unknown[];
-  readonly error: { condition: TokenizerCondition; text: string } | null;
-}
 
-function describeToken(token: Token): unknown {
-  if (token.kind === 'stream-close') return { kind: token.kind };
-  if (token.kind === 'stream-open') {
-    return { kind: token.kind, name: token.name, attrs: token.attrs, bytes: token.bytes.toString('hex') };
-  }
-  return {
-    kind: token.kind,
-    name: token.name,
-    nameEnd: token.nameEnd,
-    attrs: token.attrs,
-    outerPrefixes: token.outerPrefixes,
-    bytes: token.bytes.toString('hex'),
-  };
-}
-
-type Chunker = (part: Buffer) => Buffer[];
 
 const whole: Chunker = (part) => [part];
 const singleBytes: Chunker = (part) => Array.from(part, (_, i) => part.subarray(i, i + 1));
@@ -43,31 +23,8 @@ const splitAt =
   (offset: number): Chunker =>
   (part) => [part.subarray(0, offset), part.subarray(offset)];
 
-/**
- * Feeds `parts` to a new tokenizer. Stream mode: each part after the first is a new document
- * (restart() before it), and end() is called at the very end. Fragment mode: each part is one
- * WebSocket message, followed by end().
- */
 function run(mode: TokenizerMode, parts: readonly Buffer[], chunker: Chunker, limits?: Partial<TokenizerLimits>): Outcome {
-  const tokenizer = new XmlTokenizer(mode, limits);
-  const tokens: unknown[] = [];
-  const outcome = (error: TokenizerError | null): Outcome => ({
-    tokens,
-    error: error === null ? null : { condition: error.condition, text: error.text },
-  });
-  for (let p = 0; p < parts.length; p++) {
-    if (mode === 'stream' && p > 0) tokenizer.restart();
-    for (const chunk of chunker(parts[p]!)) {
-      const result = tokenizer.feed(chunk);
-      for (const token of result.tokens) tokens.push(describeToken(token));
-      if (result.error !== null) return outcome(result.error);
-    }
-    if (mode === 'fragment') {
-      const error = tokenizer.end();
-      if (error !== null) return outcome(error);
-    }
-  }
-  return outcome(mode === 'stream' ? tokenizer.end() : null);
+  return runTokenizer(mode, parts, chunker, { limits, endStream: true });
 }
 
 /** Asserts that every split of every part (two pieces at each offset, and single bytes) gives `expected`. */
