@@ -13,6 +13,7 @@ import { cidrList, type Config } from './config';
 import { clientAddress } from './http/client-ip';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
+import type { ClientTransport } from './session/transport';
 import { AdmissionControl } from './http/admission';
 import { checkUpgrade, requestPath, selectProtocol } from './transports/websocket/handshake';
 import { initialFraming, type Framing } from './transports/websocket/framing';
@@ -223,19 +224,29 @@ export class Gateway {
   }
 
   private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
+    const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config });
+    this.startSession(transport, ip, port, release);
+  }
+
+  /**
+   * Starts a session over any client transport (WebSocket here; BOSH beside it): the gateway's
+   * dialer, metrics and logger, counted in the sweep, the drain and the `connections` gauge.
+   * `release` frees the admission slot once both sides are closed.
+   */
+  startSession(transport: ClientTransport, clientAddress: string, clientPort: number | undefined, release: () => void): Session {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
     const session = new Session({
       config: this.config,
-      log: () => this.log.child({ conn_id: connId, remote_addr: ip }),
+      log: () => this.log.child({ conn_id: connId, remote_addr: clientAddress }),
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
-      transport: new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config }),
+      transport,
       dialer: this.dialer,
-      clientAddress: ip,
-      clientPort: port,
+      clientAddress,
+      clientPort,
       onClosed: (s) => {
         release();
         this.sessions.delete(s);
@@ -243,6 +254,7 @@ export class Gateway {
       },
     });
     this.sessions.add(session);
+    return session;
   }
 
   /** Resolves when no session is left, or after `ms` (then resolves false). */
