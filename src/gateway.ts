@@ -49,6 +49,13 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, extraHead
   );
 }
 
+/**
+ * Test-only seam: `gateway[kLiveSessions]` is the set of live sessions, so a test can inject a
+ * fault into one of them and watch the others (tests/integration/fault-isolation.test.ts). Not a
+ * configuration option, not part of the public API.
+ */
+export const kLiveSessions = Symbol('xmpp-ws-gateway.live-sessions');
+
 const CONN_ID_PREFIX = `${randomBytes(4).toString('hex')}-`;
 let connCounter = 0;
 
@@ -99,7 +106,16 @@ export class Gateway {
       perMessageDeflate: false,
       handleProtocols: selectProtocol,
     });
-    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('upgrade', (req, socket, head) => {
+      // A bug in the upgrade path costs this one connection, never the process.
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch (err) {
+        this.log.error({ event: 'internal_error', where: 'upgrade', err: err instanceof Error ? err.stack : String(err) }, 'internal error in upgrade');
+        this.metrics.streamError('internal-server-error', 'gateway');
+        socket.destroy();
+      }
+    });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Node's parser errors: an oversized head (--max-header-size) is 431, anything else 400.
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
@@ -130,7 +146,15 @@ export class Gateway {
   private sweep(): void {
     const now = Date.now();
     for (const session of this.sessions) session.heartbeat(now);
-    this.admission.sweep();
+    try {
+      this.admission.sweep();
+    } catch (err) {
+      this.log.error({ event: 'internal_error', where: 'admission sweep', err: err instanceof Error ? err.stack : String(err) }, 'internal error in the admission sweep');
+    }
+  }
+
+  get [kLiveSessions](): ReadonlySet<Session> {
+    return this.sessions;
   }
 
   get sessionCount(): number {
