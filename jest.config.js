@@ -15,6 +15,7 @@ module.exports = {
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
     },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'] },
   ],
   // Integration files start their own servers (Prosody, the gateway) on random ports; two at a
   // time fit the 2-core machines.
