@@ -93,6 +93,11 @@ export class Session implements SessionInput, UpstreamOwner {
   private finished = false;
   private closedNotified = false;
   private endReason: FailureCode | null = null;
+  /**
+   * Set by the server's SASL `<success/>` (RFC 6120 §6.4.6), used up by the client's next open: the
+   * only moment a stream restart is legitimate (STARTTLS never reaches the client).
+   */
+  private restartAllowed = false;
   /** Ended by a bug (INTERNAL): a later fault in the same session is logged, not counted again. */
   private internal = false;
 
@@ -161,6 +166,10 @@ export class Session implements SessionInput, UpstreamOwner {
 
   clientOpen(attrs: readonly Attribute[]): void {
     if (!this.acceptsClientData) return;
+    if (this.state !== 'awaiting_open' && !this.restartAllowed) {
+      this.finish('CLIENT_UNEXPECTED_RESTART', 'a stream restart is only allowed right after SASL <success/> (RFC 6120 §4.3.3, §6.4.6)');
+      return;
+    }
     this.openAttrs = attrs;
     this.openSentAt = nowSeconds();
     this.lastActivity = Date.now();
@@ -175,8 +184,11 @@ export class Session implements SessionInput, UpstreamOwner {
       this.link.dial(this.dialer, { domain: getAttr(attrs, 'to'), clientAddress: this.clientAddress, clientPort: this.clientPort });
       return;
     }
-    // RFC 7395 §3.7 / RFC 6120 §4.3.3: a later open restarts the stream on the same TCP connection;
-    // the server answers with a new XML declaration and header, a new document for the tokenizer.
+    // RFC 7395 §3.7 / RFC 6120 §4.3.3: a later open restarts the stream on the same TCP connection,
+    // and only after SASL success. Any other open is the client's error: relaying it would make the
+    // gateway read the server's next stanza as a stream header and blame the server.
+    this.restartAllowed = false;
+    // The server answers with a new XML declaration and header, a new document for the tokenizer.
     this.serverTokenizer.restart();
     this.scope = null;
     this.sendUpstream(Buffer.from(streamHeaderFromOpen(attrs), 'utf8'), -1);
@@ -358,6 +370,7 @@ export class Session implements SessionInput, UpstreamOwner {
             break;
           case 'element':
             if (step.streamError !== null) this.serverStreamError(step.streamError);
+            if (step.saslSuccess) this.restartAllowed = true;
             this.relay(token as ElementToken, step.bytes, receivedAt);
             break;
           case 'end':
