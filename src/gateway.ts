@@ -13,8 +13,12 @@ import { cidrList, type Config } from './config';
 import { clientAddress } from './http/client-ip';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
-import { AdmissionControl } from './ws/admission';
-import { checkUpgrade, requestPath, selectProtocol } from './ws/handshake';
+import { AdmissionControl } from './http/admission';
+import { checkUpgrade, requestPath, selectProtocol } from './transports/websocket/handshake';
+import { initialFraming, type Framing } from './transports/websocket/framing';
+import { WebSocketTransport } from './transports/websocket/transport';
+import type { Dialer } from './upstream/dialer';
+import { plainDialer } from './upstream/plain-dialer';
 import { UpstreamProbe } from './upstream/probe';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
@@ -25,6 +29,8 @@ export interface GatewayOptions {
   readonly log: Logger;
   /** Defaults to a fresh registry with Node's default metrics. */
   readonly metrics?: Metrics;
+  /** How sessions reach the XMPP server (./upstream/dialer.ts); defaults to plain TCP to `config.upstream`. */
+  readonly dialer?: Dialer;
 }
 
 
@@ -63,11 +69,14 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
+  private readonly dialer: Dialer;
+  /** The framing every new WebSocket starts in (--legacy-framing). */
+  private readonly framing: Framing;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
 
-  constructor({ config, log, metrics }: GatewayOptions) {
+  constructor({ config, log, metrics, dialer }: GatewayOptions) {
     this.config = config;
     this.log = log;
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
@@ -75,6 +84,8 @@ export class Gateway {
     this.admission = new AdmissionControl(config);
     this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
     this.trusted = cidrList(config.trustedProxies);
+    this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs);
+    this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.wss = new WebSocketServer({
@@ -193,7 +204,7 @@ export class Gateway {
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.metrics.handshakes.inc({ result: 'accepted' });
-      this.onWebSocket(ws, socket, ip, release);
+      this.onWebSocket(ws, socket, ip, req.socket.remotePort, release);
     });
   }
 
@@ -211,7 +222,7 @@ export class Gateway {
     };
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, release: () => void): void {
+  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
@@ -221,9 +232,10 @@ export class Gateway {
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
-      messages: this.messages,
-      ws,
-      socket,
+      transport: new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config }),
+      dialer: this.dialer,
+      clientAddress: ip,
+      clientPort: port,
       onClosed: (s) => {
         release();
         this.sessions.delete(s);
