@@ -13,6 +13,8 @@ import { cidrList, type Config } from './config';
 import { clientAddress, isTrustedPeer } from './http/client-ip';
 import { publicAuthority } from './http/forwarded';
 import { OncePerWindow } from './http/once-per-window';
+import { altConnections, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
+import { WebClient, findConversePackage } from './http/web-client';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
 import { AdmissionControl } from './ws/admission';
@@ -67,6 +69,10 @@ export class Gateway {
   private readonly probe: UpstreamProbe;
   /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
   private readonly originWarnings = new OncePerWindow(60_000, 1000);
+  /** The Converse.js page (--web-client on), else null. */
+  private readonly webClient: WebClient | null;
+  /** `host:port` the listener is bound to: the public host when a request names none. */
+  private boundHost = '';
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
@@ -79,6 +85,7 @@ export class Gateway {
     this.admission = new AdmissionControl(config);
     this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
     this.trusted = cidrList(config.trustedProxies);
+    this.webClient = config.webClient ? new WebClient(findConversePackage(), config.webClientDomain, config.webClientSettings) : null;
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.wss = new WebSocketServer({
@@ -111,6 +118,7 @@ export class Gateway {
     });
     this.sweepTimer = setInterval(() => this.sweep(), this.config.pingIntervalMs);
     const address = this.server.address() as AddressInfo;
+    this.boundHost = `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     this.log.info(
       { event: 'listening', address: address.address, port: address.port, path: this.config.path, upstream: `${this.config.upstream.host}:${this.config.upstream.port}` },
       `listening on ${address.address}:${address.port}${this.config.path}`,
@@ -152,6 +160,11 @@ export class Gateway {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = requestPath(req.url);
+    // XEP-0156 discovery and the chat page speak of the gateway's URL as the client sees it.
+    const authority = publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted));
+    const websocketUrl = publicWebSocketUrl(authority, this.config.path, this.boundHost);
+    if (serveHostMeta(req, res, path, altConnections(websocketUrl), authority, this.config.allowedOrigins)) return;
+    if (this.webClient?.handle(req, res, { path, websocketUrl })) return;
     if (path !== this.config.path) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not Found: the XMPP WebSocket endpoint is ${this.config.path}\n`);
       return;
