@@ -34,6 +34,9 @@ export async function launchChromium(options: { ignoreHTTPSErrors?: boolean } = 
     ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? false,
     viewport: { width: 1100, height: 700 },
   });
+  // Loopback only: anything else a page asks for (Converse's footer shows sponsor logos from
+  // conversejs.org) is aborted in the browser, before any DNS lookup.
+  await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname), (route) => route.abort('blockedbyclient'));
   return {
     context,
     async close() {

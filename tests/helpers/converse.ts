@@ -22,6 +22,8 @@ export class ConverseTab {
   readonly handshakes: Array<{ url: string; status: number; protocol: string | null }> = [];
   readonly requests: Array<{ method: string; url: string; body: string | null }> = [];
   readonly console: string[] = [];
+  /** `status url` of every response with status >= 400, and requests that failed outright. */
+  readonly failedRequests: string[] = [];
 
   private constructor(readonly page: Page) {}
 
@@ -46,15 +48,31 @@ export class ConverseTab {
       ws.on('close', () => (socket.closed = true));
     });
     page.on('request', (r) => tab.requests.push({ method: r.method(), url: r.url(), body: r.postData() }));
+    page.on('response', (r) => { if (r.status() >= 400) tab.failedRequests.push(`${r.status()} ${r.url()}`); });
+    page.on('requestfailed', (r) => tab.failedRequests.push(`failed ${r.url()}: ${r.failure()?.errorText ?? ''}`));
     page.on('console', (m) => tab.console.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => tab.console.push(`pageerror: ${e.message}`));
     await page.goto(url, { timeout: UI_TIMEOUT_MS });
+    // Converse keeps a session per origin (localStorage, IndexedDB) and would resume the last
+    // user's: each tab starts from nothing, as a new visitor.
+    await page.evaluate(async () => {
+      const g = globalThis as unknown as { localStorage: { clear(): void }; sessionStorage: { clear(): void }; indexedDB: { databases(): Promise<Array<{ name?: string }>>; deleteDatabase(n: string): void } };
+      g.localStorage.clear();
+      g.sessionStorage.clear();
+      for (const db of await g.indexedDB.databases()) if (db.name) g.indexedDB.deleteDatabase(db.name);
+    });
+    await page.reload({ timeout: UI_TIMEOUT_MS });
     return tab;
   }
 
   /** Logs in through Converse's login form. */
   async login(jid: string, password: string): Promise<void> {
-    await this.page.waitForSelector('converse-login-form input[name="jid"]', { timeout: UI_TIMEOUT_MS });
+    try {
+      await this.page.waitForSelector('converse-login-form input[name="jid"]', { timeout: UI_TIMEOUT_MS });
+    } catch (e) {
+      const failed = this.failedRequests.join('\n');
+      throw new Error(`${(e as Error).message}\nfailed requests:\n${failed}\nconsole:\n${this.console.join('\n')}`);
+    }
     await this.page.fill('converse-login-form input[name="jid"]', jid);
     await this.page.fill('converse-login-form input[name="password"]', password);
     await this.page.click('converse-login-form button[type="submit"]');
