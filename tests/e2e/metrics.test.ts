@@ -10,6 +10,7 @@
  * belong in logs), by checking every label value of every series, and that every `xmppgw_` label
  * takes its values from a closed set.
  */
+import { ORIGIN_REFUSAL_REASONS } from '../../src/http/origin';
 import * as http from 'node:http';
 import { isIP } from 'node:net';
 import { startSingle, type SingleProcess } from '../../src/cluster';
@@ -166,7 +167,7 @@ const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
   origin: new Set(['gateway', 'client', 'server']),
   code: new Set(['1000', '1001', '1003', '1006', '1007', '1009', '1011', 'other']),
   side: new Set(['ws', 'tcp', 'rate_limit']),
-  reason: new Set(Object.values(FAILURES).map((f) => f.event)),
+  reason: new Set([...Object.values(FAILURES).map((f) => f.event), ...ORIGIN_REFUSAL_REASONS]),
 };
 
 const looksLikeAddress = (v: string): boolean => isIP(v) !== 0 || /\d{1,3}(\.\d{1,3}){3}/.test(v) || /[0-9a-f]*:[0-9a-f]*:/i.test(v);
