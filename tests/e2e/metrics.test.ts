@@ -10,13 +10,13 @@
  * belong in logs), by checking every label value of every series, and that every `xmppgw_` label
  * takes its values from a closed set.
  */
-import { ORIGIN_REFUSAL_REASONS } from '../../src/http/origin';
 import * as http from 'node:http';
 import { isIP } from 'node:net';
 import { startSingle, type SingleProcess } from '../../src/cluster';
 import { defaultConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { ORIGIN_REFUSAL_REASONS } from '../../src/http/origin';
 import { SESSION_STATES } from '../../src/metrics';
 import { FAILURES, STREAM_ERROR_CONDITIONS } from '../../src/xmpp/stream-error';
 import { VERSION } from '../../src/version';
