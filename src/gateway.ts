@@ -16,6 +16,8 @@ import { Session } from './session/session';
 import { AdmissionControl } from './ws/admission';
 import { checkUpgrade, requestPath, selectProtocol } from './ws/handshake';
 import { UpstreamProbe } from './upstream/probe';
+import { createUpstreamDialer } from './upstream/create';
+import type { Dialer } from './upstream/dialer';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
@@ -63,6 +65,8 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
+  /** Reaches the XMPP server for each session (routing, DNS cache, TLS): built once. */
+  private readonly dialer: Dialer;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
@@ -75,6 +79,7 @@ export class Gateway {
     this.admission = new AdmissionControl(config);
     this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
     this.trusted = cidrList(config.trustedProxies);
+    this.dialer = createUpstreamDialer(config, log, this.metrics);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.wss = new WebSocketServer({
@@ -142,6 +147,8 @@ export class Gateway {
     if (this.config.maxConnections > 0 && this.admission.active >= this.config.maxConnections) {
       return { ready: false, reason: `at the connection limit (${this.config.maxConnections})` };
     }
+    // Map and dns routing reach many servers, chosen per client: there is no one port to probe.
+    if (this.config.route !== 'fixed') return { ready: true, reason: 'ready' };
     const probe = await this.probe.check();
     return probe.ok ? { ready: true, reason: 'ready' } : { ready: false, reason: `upstream unreachable: ${probe.detail}` };
   }
@@ -218,6 +225,9 @@ export class Gateway {
     const session = new Session({
       config: this.config,
       log: () => this.log.child({ conn_id: connId, remote_addr: ip }),
+      dialer: this.dialer,
+      clientAddress: ip,
+      clientPort: clientPortOf(socket, ip),
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
@@ -281,4 +291,11 @@ export class Gateway {
   close(forceAfterMs = 3000): Promise<void> {
     return this.drain(0, forceAfterMs);
   }
+}
+
+/** The client's TCP port when `ip` is the peer itself (not an address from X-Forwarded-For). */
+function clientPortOf(socket: Duplex, ip: string): number | undefined {
+  const { remoteAddress, remotePort } = socket as Duplex & { remoteAddress?: string; remotePort?: number };
+  if (remoteAddress === undefined) return undefined;
+  return remoteAddress === ip || remoteAddress.replace(/^::ffff:/, '') === ip ? remotePort : undefined;
 }

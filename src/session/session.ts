@@ -14,7 +14,7 @@ import type WebSocket from 'ws';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { elementKind, type Metrics, type PauseSide } from '../metrics';
-import { connectUpstream, type ConnectOutcome } from '../upstream/connect';
+import type { DialHandle, DialOutcome, Dialer } from '../upstream/dialer';
 import { XmlTokenizer } from '../xml/tokenizer';
 import type { MessageTokenizer } from '../xml/message-tokenizer';
 import type { Attribute, ElementToken, Token, TokenizerError } from '../xml/tokens';
@@ -31,7 +31,7 @@ import {
   type NamespaceScope,
 } from '../framing/rfc7395';
 import { LEGACY_FOOTER, classifyLegacyMessage, legacyStreamHeader } from '../framing/legacy';
-import { rewriteFeatures } from '../xmpp/features';
+import { STARTTLS_FAILURE, isClientStartTls, rewriteFeatures, stripChannelBinding } from '../xmpp/features';
 import { NS_STREAMS } from '../xmpp/namespaces';
 import { traceView } from '../xmpp/redact';
 import {
@@ -61,6 +61,11 @@ export interface SessionOptions {
   readonly ws: WebSocket;
   /** The upgraded HTTP socket under `ws`: its 'drain' tells when the client caught up. */
   readonly socket: Duplex;
+  /** Reaches the XMPP server (routing, TLS, PROXY header): see ../upstream/dial.ts. */
+  readonly dialer: Dialer;
+  /** The client's address after trusted proxies, and its port when seen directly. */
+  readonly clientAddress: string;
+  readonly clientPort?: number;
   /** Called once, when both sides are closed. */
   readonly onClosed: (session: Session) => void;
 }
@@ -119,6 +124,10 @@ export class Session {
   private readonly debugEnabled: boolean;
 
   private upstream: net.Socket | null = null;
+  private dial: DialHandle | null = null;
+  private readonly dialer: Dialer;
+  private readonly clientAddress: string;
+  private readonly clientPort: number | undefined;
   private upstreamConnected = false;
   private upstreamClosed = false;
   private wsClosed = false;
@@ -165,6 +174,9 @@ export class Session {
     this.ws = opts.ws;
     this.wsSocket = opts.socket;
     this.onClosed = opts.onClosed;
+    this.dialer = opts.dialer;
+    this.clientAddress = opts.clientAddress;
+    this.clientPort = opts.clientPort;
     this.trace = opts.trace;
     this.debugEnabled = opts.debug;
     this.serverTokenizer = new XmlTokenizer('stream', { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth });
@@ -319,6 +331,13 @@ export class Session {
         this.finish('BAD_FRAMING_NAMESPACE', kind.detail);
         return;
       case 'stanza':
+        if (isClientStartTls(el)) {
+          // Never offered and never relayed (RFC 7395 §3.9: TLS is the WebSocket's business). RFC 6120
+          // §5.4.2.2: answer <failure/>, then close the stream.
+          if (this.openSentToClient) this.sendMessage(STARTTLS_FAILURE);
+          this.finish('CLIENT_STARTTLS', 'client sent <starttls/>, which this gateway never offers');
+          return;
+        }
         this.lastActivity = Date.now();
         this.metrics.hot.elements.c2s[elementKind(el.name)].inc();
         this.metrics.hot.size.c2s.observe(el.bytes.length);
@@ -422,10 +441,15 @@ export class Session {
     // Read no more client data than the bounded queue holds until the server is reachable.
     this.pauseClient('connecting');
     const startedAt = nowSeconds();
-    const socket = connectUpstream(this.config.upstream, this.config.connectTimeoutMs, (outcome) => {
-      this.metrics.upstreamConnect.observe({ result: outcome.ok ? 'ok' : outcome.reason }, nowSeconds() - startedAt);
+    const request = { domain: getAttr(this.openAttrs, 'to'), clientAddress: this.clientAddress, clientPort: this.clientPort };
+    this.dial = this.dialer(request, (outcome) => {
+      this.dial = null;
+      this.metrics.upstreamConnect.observe({ result: outcome.ok ? 'ok' : outcome.result }, nowSeconds() - startedAt);
       this.onConnectOutcome(outcome);
     });
+  }
+
+  private attachUpstream(socket: net.Socket): void {
     this.upstream = socket;
     (socket as unknown as Owned)[kSession] = this;
     socket.on('error', Session.listeners.upstreamError);
@@ -433,6 +457,8 @@ export class Session {
     socket.on('end', Session.listeners.upstreamEnd);
     socket.on('data', Session.listeners.upstreamData);
     socket.on('drain', Session.listeners.upstreamDrain);
+    // A socket that went through STARTTLS may have been paused for the handshake.
+    socket.resume();
   }
 
   /** Every event listener, shared by all sessions; `this` is the emitter, which carries its session. */
@@ -474,15 +500,19 @@ export class Session {
     },
   };
 
-  private onConnectOutcome(outcome: ConnectOutcome): void {
-    if (this.finished) return;
-    if (!outcome.ok) {
-      this.finish('UPSTREAM_CONNECT_FAILED', `cannot reach the XMPP server: ${outcome.message}`);
+  private onConnectOutcome(outcome: DialOutcome): void {
+    if (this.finished) {
+      if (outcome.ok) outcome.socket.destroy();
       return;
     }
+    if (!outcome.ok) {
+      this.finish(outcome.code, `cannot reach the XMPP server: ${outcome.message}`);
+      return;
+    }
+    this.attachUpstream(outcome.socket);
     this.upstreamConnected = true;
     if (this.state === 'connecting') this.state = 'open';
-    this.debug({ event: 'upstream_connected' }, 'upstream connected');
+    this.debug({ event: 'upstream_connected', target: outcome.target, secure: outcome.secure }, 'upstream connected');
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -554,12 +584,14 @@ export class Session {
       if (rewrite.kind === 'starttls-required') {
         this.log.error(
           { event: 'upstream_requires_starttls', upstream: `${this.config.upstream.host}:${this.config.upstream.port}` },
-          'the XMPP server requires STARTTLS, which this gateway does not speak upstream yet: allow plaintext c2s from the gateway (Prosody: c2s_require_encryption = false; ejabberd: starttls_required: false on the gateway-facing listener) or put the gateway on the same host/network',
+          'the XMPP server requires STARTTLS but --upstream-tls is none: use --upstream-tls auto (the default) or starttls',
         );
-        this.finish('UPSTREAM_REQUIRES_TLS', 'the XMPP server requires STARTTLS on its c2s port, which this gateway does not support upstream');
+        this.finish('UPSTREAM_REQUIRES_TLS', 'the XMPP server requires STARTTLS on its c2s port, and the gateway was told not to use TLS upstream');
         return;
       }
       if (rewrite.kind === 'rewritten') bytes = rewrite.bytes;
+      // Channel binding cannot cross the gateway: no SCRAM-*-PLUS, no XEP-0440 advertisement.
+      bytes = stripChannelBinding(el, scope, bytes) ?? bytes;
     } else if (el.name.endsWith('error') && isStreamsElement(el, 'error', scope)) {
       const condition = streamErrorConditionOf(el);
       this.endReason = 'UPSTREAM_STREAM_ERROR';
@@ -691,6 +723,8 @@ export class Session {
     this.openTimer = this.closeTimer = this.rateTimer = null;
     this.pending = [];
     this.deferred = [];
+    this.dial?.cancel();
+    this.dial = null;
     if (failure.condition !== null) this.metrics.streamError(failure.condition, failure.origin);
 
     // Client side. Reads may be paused (connecting, backpressure, rate): resume them, or the client's
