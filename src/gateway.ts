@@ -13,11 +13,13 @@ import { cidrList, type Config } from './config';
 import { clientAddress } from './http/client-ip';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
-import { AdmissionControl } from './ws/admission';
-import { checkUpgrade, requestPath, selectProtocol } from './ws/handshake';
+import { AdmissionControl } from './http/admission';
+import { checkUpgrade, requestPath, selectProtocol } from './transports/websocket/handshake';
+import { initialFraming, type Framing } from './transports/websocket/framing';
+import { WebSocketTransport } from './transports/websocket/transport';
+import type { Dialer } from './upstream/dialer';
 import { UpstreamProbe } from './upstream/probe';
 import { createUpstreamDialer } from './upstream/create';
-import type { Dialer } from './upstream/dialer';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
@@ -27,6 +29,8 @@ export interface GatewayOptions {
   readonly log: Logger;
   /** Defaults to a fresh registry with Node's default metrics. */
   readonly metrics?: Metrics;
+  /** How sessions reach the XMPP server (./upstream/dialer.ts); defaults to the configured routing and TLS (./upstream/dial.ts). */
+  readonly dialer?: Dialer;
 }
 
 
@@ -65,13 +69,14 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
-  /** Reaches the XMPP server for each session (routing, DNS cache, TLS): built once. */
   private readonly dialer: Dialer;
+  /** The framing every new WebSocket starts in (--legacy-framing). */
+  private readonly framing: Framing;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
 
-  constructor({ config, log, metrics }: GatewayOptions) {
+  constructor({ config, log, metrics, dialer }: GatewayOptions) {
     this.config = config;
     this.log = log;
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
@@ -79,7 +84,8 @@ export class Gateway {
     this.admission = new AdmissionControl(config);
     this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
     this.trusted = cidrList(config.trustedProxies);
-    this.dialer = createUpstreamDialer(config, log, this.metrics);
+    this.dialer = dialer ?? createUpstreamDialer(config, log, this.metrics);
+    this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.wss = new WebSocketServer({
@@ -200,7 +206,7 @@ export class Gateway {
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.metrics.handshakes.inc({ result: 'accepted' });
-      this.onWebSocket(ws, socket, ip, release);
+      this.onWebSocket(ws, socket, ip, req.socket.remotePort, release);
     });
   }
 
@@ -218,22 +224,20 @@ export class Gateway {
     };
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, release: () => void): void {
+  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
     const session = new Session({
       config: this.config,
       log: () => this.log.child({ conn_id: connId, remote_addr: ip }),
-      dialer: this.dialer,
-      clientAddress: ip,
-      clientPort: clientPortOf(socket, ip),
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
-      messages: this.messages,
-      ws,
-      socket,
+      transport: new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config }),
+      dialer: this.dialer,
+      clientAddress: ip,
+      clientPort: port,
       onClosed: (s) => {
         release();
         this.sessions.delete(s);
@@ -291,11 +295,4 @@ export class Gateway {
   close(forceAfterMs = 3000): Promise<void> {
     return this.drain(0, forceAfterMs);
   }
-}
-
-/** The client's TCP port when `ip` is the peer itself (not an address from X-Forwarded-For). */
-function clientPortOf(socket: Duplex, ip: string): number | undefined {
-  const { remoteAddress, remotePort } = socket as Duplex & { remoteAddress?: string; remotePort?: number };
-  if (remoteAddress === undefined) return undefined;
-  return remoteAddress === ip || remoteAddress.replace(/^::ffff:/, '') === ip ? remotePort : undefined;
 }

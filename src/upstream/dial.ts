@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { FailureCode } from '../xmpp/stream-error';
-import { STREAM_FOOTER } from '../framing/rfc7395';
+import { STREAM_FOOTER } from '../xmpp/stream';
 import type { DialHandle, DialOutcome, DialRequest, DialResult, Dialer } from './dialer';
 import type { DnsResolver } from './dns';
 import { specialPurpose } from './addresses';

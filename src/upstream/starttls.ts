@@ -8,7 +8,8 @@
 import type * as net from 'node:net';
 import { XmlTokenizer } from '../xml/tokenizer';
 import type { ElementToken, Token } from '../xml/tokens';
-import { getAttr, namespaceScope, type NamespaceScope } from '../framing/rfc7395';
+import { getAttr } from '../xml/attributes';
+import { namespaceScope, type NamespaceScope } from '../xml/standalone';
 import { escapeAttr } from '../xml/escape';
 import { startTlsOffer, type StartTlsOffer } from '../xmpp/features';
 import { NS_CLIENT, NS_STREAMS, NS_TLS } from '../xmpp/namespaces';

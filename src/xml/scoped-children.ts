@@ -6,13 +6,14 @@
  * Namespaces in XML 1.0 §6).
  *
  * How: the element is made standalone (every inherited declaration copied onto it, see
- * ../framing/rfc7395.ts), then run through a stream-mode tokenizer, which treats it as a document
+ * ./standalone.ts), then run through a stream-mode tokenizer, which treats it as a document
  * root: its start tag becomes the scope, its children the depth-1 elements. Same well-formedness
  * rules as everywhere else; no DOM.
  */
 import { XmlTokenizer } from './tokenizer';
 import type { ElementToken } from './tokens';
-import { getAttr, namespaceScope, toStandaloneElement, type NamespaceScope } from '../framing/rfc7395';
+import { getAttr } from './attributes';
+import { namespaceScope, toStandaloneElement, type NamespaceScope } from './standalone';
 
 export interface ScopedChild {
   readonly token: ElementToken;

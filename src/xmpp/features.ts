@@ -7,7 +7,8 @@
  */
 import { childrenOf, type Child } from '../xml/children';
 import type { ElementToken } from '../xml/tokens';
-import { getAttr, type NamespaceScope } from '../framing/rfc7395';
+import { getAttr } from '../xml/attributes';
+import type { NamespaceScope } from '../xml/standalone';
 import { scopedChildren } from '../xml/scoped-children';
 import { NS_SASL, NS_SASL2, NS_SASL_CB, NS_TLS } from './namespaces';
 

@@ -1,6 +1,6 @@
 import { XmlTokenizer } from '../../src/xml/tokenizer';
 import type { ElementToken, StreamOpenToken } from '../../src/xml/tokens';
-import { namespaceScope } from '../../src/framing/rfc7395';
+import { namespaceScope } from '../../src/xml/standalone';
 import { isClientStartTls, startTlsOffer, stripChannelBinding } from '../../src/xmpp/features';
 import { MessageTokenizer } from '../../src/xml/message-tokenizer';
 
