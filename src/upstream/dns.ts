@@ -1,7 +1,8 @@
 /**
  * A small stub resolver with a TTL cache, for routing (RFC 6120 §3.2.1 SRV lookups, then A/AAAA).
  *
- * Every answer is kept for exactly its TTL (negative answers for their SOA's negative TTL, RFC 2308),
+ * Every answer is kept for exactly its TTL (negative answers for their SOA's negative TTL, RFC 2308,
+ * or NEGATIVE_TTL_WITHOUT_SOA_S when the server sent none),
  * and concurrent lookups of one name share one query: a reconnect storm of ten thousand sessions to
  * one domain costs one query per TTL, not ten thousand. Failures (timeouts, SERVFAIL) are not cached.
  * Queries go over UDP, and again over TCP when the answer is truncated (RFC 7766).
@@ -40,6 +41,12 @@ export interface ResolverOptions {
 /** Longest time any answer is kept, whatever its TTL says (RFC 8767 §4 suggests capping at 7 days; a day is plenty). */
 const MAX_TTL_S = 86_400;
 const MAX_TCP_RESPONSE = 65_535;
+/**
+ * A negative answer without an SOA (RFC 2308 §5 says: do not cache it) is still kept this long: a
+ * reconnect storm must not ask once per session "is there an _xmpps-client record?" of a server
+ * that never publishes one. Short enough that a record added later is seen soon.
+ */
+export const NEGATIVE_TTL_WITHOUT_SOA_S = 30;
 
 interface Entry<T> {
   readonly expires: number;
@@ -160,7 +167,7 @@ export class DnsResolver {
         continue;
       }
       if (response.rcode === RCODE.NXDOMAIN) {
-        return { result: { ok: false, reason: 'nxdomain', message: `${name} does not exist (NXDOMAIN)` }, ttl: response.negativeTtl ?? 0 };
+        return { result: { ok: false, reason: 'nxdomain', message: `${name} does not exist (NXDOMAIN)` }, ttl: response.negativeTtl ?? NEGATIVE_TTL_WITHOUT_SOA_S };
       }
       if (response.rcode !== RCODE.NOERROR) {
         lastFailure = { ok: false, reason: 'error', message: `${typeName} ${name} via ${server.host}:${server.port}: RCODE ${response.rcode}` };
@@ -169,7 +176,7 @@ export class DnsResolver {
       const { records, ttl } = answersFor(response, name, type);
       const picked = records.map(pick).filter((r): r is T => r !== null);
       if (picked.length === 0) {
-        return { result: { ok: false, reason: 'nodata', message: `${name} has no ${typeName} record` }, ttl: response.negativeTtl ?? 0 };
+        return { result: { ok: false, reason: 'nodata', message: `${name} has no ${typeName} record` }, ttl: response.negativeTtl ?? NEGATIVE_TTL_WITHOUT_SOA_S };
       }
       return { result: { ok: true, records: picked }, ttl };
     }
