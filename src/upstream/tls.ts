@@ -18,6 +18,7 @@ export const ALPN_XMPP_CLIENT = 'xmpp-client';
 const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 export interface TlsPolicy {
+  /** Built on first use (parsing a few hundred roots takes a noticeable moment at start-up). */
   readonly context: tls.SecureContext;
   readonly verify: boolean;
 }
@@ -26,10 +27,12 @@ export class TlsConfigError extends Error {
   override name = 'TlsConfigError';
 }
 
-/** Builds the shared context once; an unreadable --upstream-ca is a start-up error. */
+/**
+ * The shared trust store. An unreadable or empty --upstream-ca is a start-up error; the secure
+ * context itself is built on the first TLS dial (a gateway with `--upstream-tls none` never pays for it).
+ */
 export function createTlsPolicy(caFile: string | null, verify: boolean): TlsPolicy {
-  const ca: string[] = [...tls.rootCertificates];
-  if (existsSync(SYSTEM_BUNDLE)) ca.push(readFileSync(SYSTEM_BUNDLE, 'utf8'));
+  let extra: string | null = null;
   if (caFile !== null) {
     let pem: string;
     try {
@@ -38,9 +41,21 @@ export function createTlsPolicy(caFile: string | null, verify: boolean): TlsPoli
       throw new TlsConfigError(`cannot read --upstream-ca ${caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new TlsConfigError(`--upstream-ca ${caFile} holds no PEM certificate`);
-    ca.push(pem);
+    extra = pem;
   }
-  return { context: tls.createSecureContext({ ca, minVersion: 'TLSv1.2' }), verify };
+  let context: tls.SecureContext | null = null;
+  return {
+    get context(): tls.SecureContext {
+      if (context === null) {
+        const ca: string[] = [...tls.rootCertificates];
+        if (existsSync(SYSTEM_BUNDLE)) ca.push(readFileSync(SYSTEM_BUNDLE, 'utf8'));
+        if (extra !== null) ca.push(extra);
+        context = tls.createSecureContext({ ca, minVersion: 'TLSv1.2' });
+      }
+      return context;
+    },
+    verify,
+  };
 }
 
 /**

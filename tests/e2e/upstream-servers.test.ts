@@ -14,6 +14,7 @@ import { startEjabberd, type EjabberdInstance } from '../helpers/ejabberd';
 import { describeDriverResult, expectScenarioPassed, runDriver, type DriverName } from '../helpers/run-driver';
 import { TestClient, closeXml, openXml } from '../helpers/ws-client';
 import { negotiateStartTls } from '../../src/upstream/starttls';
+import { RawSession, is, isElement, login, NS_SASL } from '../helpers/raw-xmpp';
 import { createTlsPolicy, startTls } from '../../src/upstream/tls';
 
 const DRIVERS: DriverName[] = ['stanza', 'strophe', 'xmppjs'];
@@ -28,7 +29,12 @@ beforeAll(async () => {
   pki = makePki();
   const cert = pki.issue('localhost', ['localhost']);
   [prosody, ejabberd] = await Promise.all([
-    startProsody({ requireEncryption: true, tls: { certFile: cert.certFile, keyFile: cert.keyFile } }),
+    startProsody({
+      requireEncryption: true,
+      tls: { certFile: cert.certFile, keyFile: cert.keyFile },
+      // XEP-0198 (Debian's Prosody 0.12 ships mod_smacks); the rest as startProsody enables them.
+      extraConfig: 'modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "websocket"; "tls"; "smacks" }',
+    }),
     startEjabberd({ certPem: cert.cert + pki.ca + cert.key }),
   ]);
   // The gateway's defaults, except the test CA (and upstreamTls back to the product default, which
@@ -128,3 +134,53 @@ describe.each([
     expectScenarioPassed(name, result.report!, s.accounts);
   });
 });
+
+const NS_SM = 'urn:xmpp:sm:3';
+
+describe.each([
+  ['Prosody', () => ({ gw: viaProsody, server: prosody })],
+  ['ejabberd', () => ({ gw: viaEjabberd, server: ejabberd })],
+] as const)('XEP-0198 through the gateway to %s: enable, abrupt drop, resume', (_name, stack) => {
+  it('the message sent while the client was gone arrives after <resume/>', async () => {
+    const { gw, server } = stack();
+    const [alice, bob] = server.accounts as [typeof server.accounts[0], typeof server.accounts[0]];
+    const a = await login(gw.url, { username: alice.username, password: alice.password, domain: server.domain, mechanism: 'PLAIN', resource: 'sm' });
+    a.send(`<enable xmlns='${NS_SM}' resume='true'/>`);
+    const enabled = await a.waitFor((el) => isElement(el, 'enabled', NS_SM), '<enabled/>');
+    const previd = enabled.attrs.id as string;
+    expect(previd).toBeTruthy();
+    // One stanza handled before the drop: the answer to a ping (counted by h).
+    a.send(`<iq xmlns='jabber:client' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    await a.waitFor(is.iqReply('p1'), 'ping reply');
+    // The drop: no <close/>, the WebSocket just goes. The gateway must not end the server's stream.
+    a.terminate();
+    await waitFor(() => gw.gateway.sessionCount === 0, 'the gateway to drop the session');
+
+    const b = await login(gw.url, { username: bob.username, password: bob.password, domain: server.domain, mechanism: 'PLAIN' });
+    b.send(`<message xmlns='jabber:client' to='${a.jid}' type='chat' id='away-1'><body>sent while away</body></message>`);
+
+    // A new WebSocket: authenticate, restart, then resume instead of binding (XEP-0198 §5).
+    const r = await RawSession.connect(gw.url);
+    r.send(openXml(server.domain));
+    await r.waitFor(is.features, 'features');
+    r.send(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${Buffer.from(`\0${alice.username}\0${alice.password}`).toString('base64')}</auth>`);
+    await r.waitFor((el) => isElement(el, 'success', NS_SASL), 'SASL success');
+    r.send(openXml(server.domain));
+    const features = await r.waitFor(is.features, 'post-auth features');
+    expect(features.getChild('sm', NS_SM)).toBeDefined();
+    r.send(`<resume xmlns='${NS_SM}' previd='${previd}' h='1'/>`);
+    await r.waitFor((el) => isElement(el, 'resumed', NS_SM), '<resumed/>', 15_000);
+    const msg = await r.waitFor((el) => is.message(el) && el.getChildText('body') === 'sent while away', 'the queued message', 15_000);
+    expect(msg.attrs.from).toMatch(new RegExp(`^${bob.jid}/`));
+    await r.close();
+    await b.close();
+  });
+});
+
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (condition()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
