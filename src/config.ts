@@ -10,6 +10,7 @@ import { BlockList, isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_TOKENIZER_LIMITS } from './xml/tokens';
 
 export interface HostPort {
   readonly host: string;
@@ -97,6 +98,10 @@ export interface Config {
   readonly connectionRatePerIp: Rate;
   /** Largest HTTP request head, bytes (HTTP 431 above). */
   readonly maxHeaderSize: number;
+  /** Time a new connection has to send its complete HTTP request head, ms. */
+  readonly handshakeTimeoutMs: number;
+  /** Connections one client IP may have still sending their request head; 0 = unlimited. */
+  readonly maxHandshakesPerIp: number;
   /** Browser origins allowed to connect (RFC 6455 §10.2). `same-origin` entries match the Host header; `*` allows any. */
   readonly allowedOrigins: readonly string[];
   /** Peers whose X-Forwarded-For / Forwarded headers are believed, as CIDR ranges. */
@@ -307,8 +312,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'dnsServers', flag: 'dns-server', env: 'DNS_SERVER', defaultText: 'system', help: 'resolvers for SRV/A/AAAA lookups (comma-separated IP[:PORT]), or system (/etc/resolv.conf)', schema: dnsServers },
   { key: 'dnsTimeoutMs', flag: 'dns-timeout', env: 'DNS_TIMEOUT', defaultText: '5s', help: 'per DNS query and server', schema: duration(100, 60_000) },
   { key: 'dnsCacheEntries', flag: 'dns-cache-entries', env: 'DNS_CACHE_ENTRIES', defaultText: '10000', help: 'most DNS answers kept, each for its TTL', schema: integer(1, 10_000_000) },
-  { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: '262144', help: 'largest element in bytes, either direction (min 10000)', schema: bytes(10_000, 64 * MiB) },
-  { key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: '64', help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) },
+  { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxElementBytes), help: 'largest XML element (stanza, or stream header) in bytes as sent, either direction; a WebSocket message may be twice that (min 10000)', schema: bytes(10_000, 64 * MiB) },
+  { key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxDepth), help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) },
   { key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', schema: duration(100, HOUR) },
   { key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', schema: duration(100, HOUR) },
   { key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'per upstream attempt: TCP connect, PROXY header, STARTTLS and TLS handshake', schema: duration(100, HOUR) },
@@ -322,6 +327,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', defaultText: '100', help: 'concurrent sessions from one client IP per worker, HTTP 429 above (0 = unlimited)', schema: integer(0, 10_000_000) },
   { key: 'connectionRatePerIp', flag: 'connection-rate-per-ip', env: 'CONNECTION_RATE_PER_IP', defaultText: '60/10s', help: 'new sessions from one client IP per window, per worker, HTTP 429 above (0/1s = unlimited)', schema: rate },
   { key: 'maxHeaderSize', flag: 'max-header-size', env: 'MAX_HEADER_SIZE', defaultText: '16KiB', help: 'largest HTTP request head, HTTP 431 above', schema: bytes(KiB, MiB) },
+  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout', env: 'HANDSHAKE_TIMEOUT', defaultText: '5s', help: 'time a new TCP connection has to send its complete HTTP request head (the WebSocket upgrade request); HTTP 408 and close after', schema: duration(100, 5 * 60_000) },
+  { key: 'maxHandshakesPerIp', flag: 'max-handshakes-per-ip', env: 'MAX_HANDSHAKES_PER_IP', defaultText: '16', help: 'connections from one client IP still sending their request head, HTTP 429 and close above; --trusted-proxies are not counted (0 = unlimited)', schema: integer(0, 1_000_000) },
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', defaultText: 'same-origin', help: 'browser Origins allowed (comma-separated; https://*.example.org wildcards; same-origin; *), others get 403; requests without Origin (non-browser clients) are allowed', schema: list(origin) },
   { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose X-Forwarded-For/Forwarded headers are believed', schema: list(cidr) },
   { key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff },

@@ -9,6 +9,7 @@
 import { NS_STREAMS, NS_XMPP_STREAMS } from './namespaces';
 import { escapeText } from '../xml/escape';
 import { childrenOf } from '../xml/children';
+import { extendScope, localName, namespaceOf, type NamespaceScope } from '../xml/standalone';
 import type { ElementToken, TokenizerCondition } from '../xml/tokens';
 
 /** RFC 6120 §4.9.3: every defined stream-error condition. */
@@ -87,6 +88,13 @@ export const FAILURES = {
   BAD_FRAMING_NAMESPACE: {
     condition: 'invalid-namespace', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'client',
     event: 'invalid_namespace', description: '`<open/>` or `<close/>` not in `urn:ietf:params:xml:ns:xmpp-framing`, or a `<stream:stream>` header (RFC 7395 §3.3.1)',
+  },
+  CLIENT_UNEXPECTED_RESTART: {
+    // RFC 6120 §4.9.3.12 not-authorized: the client "is not authorized to perform an action related
+    // to stream negotiation" — a restart is one (§4.3.3), allowed only after SASL success (§6.4.6).
+    // Not invalid-xml (§4.9.3.11 is for schema validation, which the gateway does not do).
+    condition: 'not-authorized', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'client',
+    event: 'client_unexpected_restart', description: 'the client restarted the stream (a second `<open/>`, or a legacy `<stream:stream>` header) other than right after the server\'s SASL `<success/>` (RFC 6120 §4.3.3, §6.4.6)',
   },
   CLIENT_NOT_WELL_FORMED: {
     condition: 'not-well-formed', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'client',
@@ -226,13 +234,23 @@ export function streamErrorXml(condition: StreamErrorCondition, text?: string, s
   return `<stream:error${decl}><${condition} xmlns='${NS_XMPP_STREAMS}'/>${textXml}</stream:error>`;
 }
 
-/** The defined condition inside a `<stream:error/>` from the server, or `undefined-condition`. */
-export function streamErrorConditionOf(el: Pick<ElementToken, 'bytes' | 'nameEnd'>): StreamErrorCondition {
+/**
+ * The defined condition inside a `<stream:error/>` from the server, or `undefined-condition`: a child
+ * whose local name is a condition, in `urn:ietf:params:xml:ns:xmpp-streams` however that namespace
+ * was declared (on the child, the error, or the stream header: `scope`). A condition element in no
+ * resolvable namespace is still taken, as before, rather than hiding what the server meant.
+ */
+export function streamErrorConditionOf(el: Pick<ElementToken, 'bytes' | 'nameEnd' | 'attrs'>, scope: NamespaceScope | null = null): StreamErrorCondition {
+  const inError = scope === null ? null : extendScope(scope, el.attrs);
+  let loose: StreamErrorCondition | null = null;
   for (const child of childrenOf(el) ?? []) {
-    const name = child.token.name;
-    if (isStreamErrorCondition(name)) return name;
+    const name = localName(child.token.name);
+    if (!isStreamErrorCondition(name)) continue;
+    const ns = namespaceOf(child.token, inError);
+    if (ns === NS_XMPP_STREAMS) return name;
+    loose ??= name;
   }
-  return 'undefined-condition';
+  return loose ?? 'undefined-condition';
 }
 
 /** What is wrong with client XML (a tokenizer condition, or a bad framing namespace) → the row it ends the session with. */
