@@ -189,6 +189,22 @@ describe('STARTTLS negotiated by the gateway before the client sees features', (
   });
 });
 
+describe('a client that leaves while the gateway is still negotiating', () => {
+  it('the dial is cancelled: the half-negotiated server connection is closed, no session is left', async () => {
+    // A server that accepts and never answers the gateway's stream header.
+    const silent = await FakeServer.start(() => undefined);
+    const gw = await gatewayFor(silent, { upstreamTls: 'starttls', connectTimeoutMs: 30_000 });
+    const c = await TestClient.open(gw.url);
+    c.send(openXml());
+    const conn = await silent.nextConnection(0);
+    await conn.waitFor(/<stream:stream /);
+    c.ws.terminate();
+    await conn.closed;
+    await waitForNoSessions(gw);
+    expect(gw.logs.find((l) => l.event === 'session_closed')?.reason).toBe('client_gone');
+  });
+});
+
 describe('direct TLS (XEP-0368)', () => {
   it('TLS from the first byte with ALPN xmpp-client, verified against the domain', async () => {
     const fake = await startDirectTlsFake(good);
