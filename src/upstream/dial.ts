@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import type { FailureCode } from '../xmpp/stream-error';
+import { FAILURES, type FailureCode } from '../xmpp/stream-error';
 import { STREAM_FOOTER } from '../xmpp/stream';
 import type { DialHandle, DialOutcome, DialRequest, DialResult, Dialer } from './dialer';
 import type { DnsResolver } from './dns';
@@ -97,6 +97,8 @@ class Dial implements DialHandle {
     }
     this.finished = true;
     this.done(outcome);
+    // The caller has its own error listener now (see the guard in attempt()).
+    if (outcome.ok) outcome.socket.removeListener('error', ignore);
   }
 
   async run(): Promise<void> {
@@ -106,7 +108,7 @@ class Dial implements DialHandle {
       if (!Array.isArray(targets)) return this.finish(targets);
       let best: Failed | null = null;
       const note = (f: Failed): void => {
-        this.deps.log.debug({ event: 'upstream_attempt_failed', domain: this.domain, reason: FAILURE_EVENT(f.code), detail: f.message }, 'upstream attempt failed');
+        this.deps.log.debug({ event: 'upstream_attempt_failed', domain: this.domain, reason: FAILURES[f.code].event, detail: f.message }, 'upstream attempt failed');
         if (best === null || (RANK[f.code] ?? 0) > (RANK[best.code] ?? 0)) best = f;
       };
       for (const target of targets) {
@@ -211,9 +213,12 @@ class Dial implements DialHandle {
           negotiation?.cancel();
           current.destroy();
           socket.destroy();
-        } else if (outcome.socket !== socket) {
+        } else {
+          // Between here and the caller's own listeners lie a few promise continuations: an error
+          // emitted meanwhile must not be unhandled. Removed in finish().
+          outcome.socket.on('error', ignore);
           // TLS took over the TCP socket's handle: errors surface on the TLS socket, which the session watches.
-          socket.on('error', ignore);
+          if (outcome.socket !== socket) socket.on('error', ignore);
         }
         resolve(outcome);
       };
@@ -290,9 +295,4 @@ class Dial implements DialHandle {
       socket.on('error', onError);
     });
   }
-}
-
-/** The log event name of a failure code, without importing the table twice. */
-function FAILURE_EVENT(code: FailureCode): string {
-  return code.toLowerCase();
 }
