@@ -42,85 +42,11 @@ export interface MapEntry {
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export interface Config {
-  /** Address the WebSocket listener binds. */
-  readonly listen: HostPort;
-  /** The only HTTP path that upgrades to WebSocket. */
-  readonly path: string;
-  /** The XMPP server's c2s TCP endpoint (the `fixed` route; a name is resolved through the DNS cache). */
-  readonly upstream: HostPort;
-  /** fixed: every client goes to `upstream`; map: `upstreamMap`; dns: SRV records of the client's domain. */
-  readonly route: RouteMode;
-  readonly upstreamMap: readonly MapEntry[];
-  /** Domains clients may ask for in map and dns routing (`*.example.org` wildcards). */
-  readonly allowedDomains: readonly string[];
-  readonly upstreamTls: UpstreamTls;
-  /** Extra trusted CA certificates (PEM file) for the server's certificate, beside the system roots. */
-  readonly upstreamCa: string | null;
-  /** Verify the server's certificate against the XMPP domain (RFC 6125, RFC 7590). Off is for development only. */
-  readonly upstreamTlsVerify: boolean;
-  /** Let DNS answers lead to loopback, private, link-local and other special-purpose addresses. */
-  readonly upstreamAllowPrivate: boolean;
-  /** PROXY protocol header with the client's address, written before the stream. */
-  readonly upstreamProxyProtocol: 'off' | 'v1' | 'v2';
-  /** Resolvers for SRV and address lookups; empty = the system's (/etc/resolv.conf). */
-  readonly dnsServers: readonly HostPort[];
-  /** Per query and server, ms. */
-  readonly dnsTimeoutMs: number;
-  /** Most DNS answers kept in the TTL cache. */
-  readonly dnsCacheEntries: number;
-  /** Largest element in either direction, in bytes (RFC 6120 §13.12: servers set such limits). */
-  readonly maxStanzaSize: number;
-  /** Deepest element nesting accepted inside one stanza. */
-  readonly maxDepth: number;
-  /** WebSocket ping period, ms; a session that has not answered the previous ping is ended. */
-  readonly pingIntervalMs: number;
-  /** Time from the WebSocket handshake to the client's `<open/>`, ms. */
-  readonly openTimeoutMs: number;
-  /** Upstream TCP connect timeout, ms. */
-  readonly connectTimeoutMs: number;
-  /** After a client `<close/>`, how long to wait for the server's `</stream:stream>`, ms. */
-  readonly closeTimeoutMs: number;
-  /** End a session after this long without an element in either direction, ms; 0 = never. */
-  readonly idleTimeoutMs: number;
-  /** Client bytes and messages held while upstream connects. */
-  readonly preConnectQueueBytes: number;
-  readonly preConnectQueueMessages: number;
-  /** Pause reading the server while `ws.bufferedAmount` is above this, resume below half of it. */
-  readonly wsHighWaterMark: number;
-  /** Per-session client → server byte rate; reads pause when exceeded; 0 = unlimited. */
-  readonly maxBytesPerSecond: number;
-  /** Concurrent WebSocket sessions per process (HTTP 503 above); 0 = unlimited. */
-  readonly maxConnections: number;
-  /** Concurrent sessions from one client IP (HTTP 429 above); 0 = unlimited. */
-  readonly maxConnectionsPerIp: number;
-  /** New sessions from one client IP per window (HTTP 429 above); count 0 = unlimited. */
-  readonly connectionRatePerIp: Rate;
-  /** Largest HTTP request head, bytes (HTTP 431 above). */
-  readonly maxHeaderSize: number;
-  /** Time a new connection has to send its complete HTTP request head, ms. */
-  readonly handshakeTimeoutMs: number;
-  /** Connections one client IP may have still sending their request head; 0 = unlimited. */
-  readonly maxHandshakesPerIp: number;
-  /** Browser origins allowed to connect (RFC 6455 §10.2). `same-origin` entries match the Host header; `*` allows any. */
-  readonly allowedOrigins: readonly string[];
-  /** Peers whose X-Forwarded-For / Forwarded headers are believed, as CIDR ranges. */
-  readonly trustedProxies: readonly string[];
-  /** Metrics and health listener; null = off. */
-  readonly metricsListen: HostPort | null;
-  /** On SIGTERM/SIGINT, how long sessions may go on before they are ended, ms. */
-  readonly drainTimeoutMs: number;
-  /** If set, ended sessions are told to reconnect here (RFC 7395 §3.6.1 see-other-uri). */
-  readonly redirectUri: string | null;
-  /** How often /readyz re-probes the upstream TCP port, ms. */
-  readonly upstreamProbeIntervalMs: number;
-  /** Worker processes sharing the listener (node:cluster); 1 = no cluster. */
-  readonly workers: number;
-  /** Serve clients that open with a classic `<stream:stream>` message (load-testing tools) in that framing. */
-  readonly legacyFraming: 'auto' | 'off';
-  readonly logLevel: LogLevel;
-  readonly logFormat: 'json' | 'pretty';
-}
+/**
+ * The configuration: one field per row of {@link SETTINGS}, typed by that row's schema (each option
+ * is described once, in the table: flag, environment variable, default, help, grammar).
+ */
+export type Config = { readonly [S in (typeof SETTINGS)[number] as S['key']]: z.output<S['schema']> };
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -224,32 +150,30 @@ const list = (item: z.ZodType<string, string>) =>
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0))
     .pipe(z.array(item));
 const origin = z.string().refine(
-  (s) => s === '*' || s === 'same-origin' || /^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s),
-  'expected origins like https://chat.example.org, https://*.example.org, same-origin, or *',
+  (s) => s === '*' || s === 'same-origin' || s === 'null' || /^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s),
+  'expected origins like https://chat.example.org, https://*.example.org, same-origin, null, or *',
 );
 const cidr = z.string().refine((s) => parseCidr(s) !== null, 'expected CIDR ranges such as 127.0.0.1/32, 10.0.0.0/8, ::1/128');
-const onOff = scalar.transform((s, ctx) => (s === 'on' || s === 'true' ? true : s === 'off' || s === 'false' ? false : (ctx.addIssue({ code: 'custom', message: 'expected on or off' }), z.NEVER)));
 const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-/** A domain for the allowlist or the map: `example.org`, or `*.example.org` (every subdomain, not the domain itself). */
-const domainPattern = z.string().transform((s) => s.toLowerCase()).refine(
-  (s) => DOMAIN_RE.test(s.startsWith('*.') ? s.slice(2) : s),
-  'expected domains such as example.org or *.example.org',
-);
-const mapEntry = z.string().transform((s, ctx): MapEntry => {
+const isDomainPattern = (s: string): boolean => DOMAIN_RE.test(s.startsWith('*.') ? s.slice(2) : s);
+/** Comma-separated in flags and the environment, a YAML/JSON array or string in the file. */
+const items = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
+/** Domains for the allowlist: `example.org`, or `*.example.org` (every subdomain, not the domain itself). */
+const domainPatterns = items.pipe(z.array(z.string().transform((s) => s.toLowerCase()).refine(isDomainPattern, 'expected domains such as example.org or *.example.org')));
+const mapEntries = items.pipe(z.array(z.string().transform((s, ctx): MapEntry => {
   const m = /^([^=\s]+)=([^/\s]+)(?:\/(auto|starttls|direct|none))?$/.exec(s);
   const target = m ? parseHostPort(m[2]!) : null;
   const domain = m ? m[1]!.toLowerCase() : '';
-  if (!m || target === null || target.port === 0 || !DOMAIN_RE.test(domain.startsWith('*.') ? domain.slice(2) : domain)) {
+  if (!m || target === null || target.port === 0 || !isDomainPattern(domain)) {
     ctx.addIssue({ code: 'custom', message: 'expected DOMAIN=HOST:PORT[/auto|starttls|direct|none], e.g. example.org=xmpp.example.org:5222' });
     return z.NEVER;
   }
   return { domain, target, tls: (m[3] as UpstreamTls | undefined) ?? null };
-});
-const dnsServers = z.union([z.string(), z.array(z.string())]).transform((v, ctx): HostPort[] => {
-  const items = (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
-  if (items.length === 1 && items[0] === 'system') return [];
+})));
+const dnsServers = items.transform((list, ctx): HostPort[] => {
+  if (list.length === 1 && list[0] === 'system') return [];
   const out: HostPort[] = [];
-  for (const item of items) {
+  for (const item of list) {
     const hp = isIP(item) !== 0 ? { host: item, port: 53 } : parseHostPort(item);
     if (hp === null || isIP(hp.host) === 0 || hp.port === 0) {
       ctx.addIssue({ code: 'custom', message: 'expected "system" or IP[:PORT] addresses such as 127.0.0.1:5353, [::1]:53' });
@@ -259,7 +183,7 @@ const dnsServers = z.union([z.string(), z.array(z.string())]).transform((v, ctx)
   }
   return out;
 });
-const filePathOrOff = scalar.transform((s) => (s === '' || s === 'off' ? null : s));
+const filePathOrOff = scalar.transform((s): string | null => (s === '' || s === 'off' ? null : s));
 const path = scalar.pipe(z.string().regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/, 'expected an absolute URL path such as /xmpp-websocket'));
 const redirect = scalar.transform((s, ctx) => {
   if (s === '' || s === 'off') return null;
@@ -283,63 +207,92 @@ const workers = scalar.transform((s, ctx) => {
   return z.NEVER;
 });
 
+const onOff = scalar.pipe(z.enum(['on', 'off'], { message: 'expected on or off' })).transform((v) => v === 'on');
+const domainOrEmpty = scalar.refine(
+  (s) => s === '' || /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(s),
+  'expected an XMPP domain such as example.org (or empty for none)',
+);
+/** A JSON object (flags, environment) or a mapping (config file), at most 16 KiB as JSON. */
+const jsonObject = z.union([z.string(), z.record(z.string(), z.unknown())]).transform((v, ctx): Record<string, unknown> => {
+  let value: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      value = v.trim() === '' ? {} : JSON.parse(v);
+    } catch {
+      value = null;
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || JSON.stringify(value).length > 16 * KiB) {
+    ctx.addIssue({ code: 'custom', message: 'expected a JSON object of Converse.js settings, e.g. {"i18n":"de","show_send_button":true} (at most 16 KiB)' });
+    return z.NEVER;
+  }
+  return value as Record<string, unknown>;
+});
+
 // ---------------------------------------------------------------- the settings table
 
-interface Setting {
-  readonly key: keyof Config;
+interface Setting<K extends string = string, S extends z.ZodType<unknown, unknown> = z.ZodType<unknown, unknown>> {
+  /** Field of {@link Config}. */
+  readonly key: K;
   /** Flag and config-file key. */
   readonly flag: string;
   /** Environment variable, without the prefix. */
   readonly env: string;
   readonly defaultText: string;
   readonly help: string;
-  readonly schema: z.ZodType<unknown, unknown>;
+  /** Parses the raw text (flag, environment) or YAML/JSON value into the field's value. */
+  readonly schema: S;
 }
 
-/** Every setting, in the order `--help` and the README list them. */
-export const SETTINGS: readonly Setting[] = [
-  { key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort },
-  { key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path },
-  { key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", schema: hostPort },
-  { key: 'route', flag: 'route', env: 'ROUTE', defaultText: 'fixed', help: 'how the XMPP server is chosen: fixed (--upstream), map (--upstream-map), dns (SRV records of the <open to> domain)', schema: scalar.pipe(z.enum(['fixed', 'map', 'dns'], { message: 'expected fixed, map or dns' })) },
-  { key: 'upstreamMap', flag: 'upstream-map', env: 'UPSTREAM_MAP', defaultText: '', help: 'map routing: comma-separated DOMAIN=HOST:PORT[/TLS] (DOMAIN may be *.example.org)', schema: list(mapEntry as unknown as z.ZodType<string, string>) },
-  { key: 'allowedDomains', flag: 'allowed-domains', env: 'ALLOWED_DOMAINS', defaultText: '', help: 'map and dns routing: domains clients may ask for (example.org, *.example.org); others get host-unknown. Required in dns routing; in map routing defaults to the map\'s domains', schema: list(domainPattern as unknown as z.ZodType<string, string>) },
-  { key: 'upstreamTls', flag: 'upstream-tls', env: 'UPSTREAM_TLS', defaultText: 'auto', help: 'auto: STARTTLS when the server offers it (required in map/dns routing), direct TLS for _xmpps-client SRV targets; starttls: required; direct: TLS from the first byte (XEP-0368); none: plaintext', schema: scalar.pipe(z.enum(UPSTREAM_TLS_MODES, { message: 'expected auto, starttls, direct or none' })) },
-  { key: 'upstreamCa', flag: 'upstream-ca', env: 'UPSTREAM_CA', defaultText: 'off', help: 'PEM file of CA certificates trusted for the server, beside the system roots', schema: filePathOrOff },
-  { key: 'upstreamTlsVerify', flag: 'upstream-tls-verify', env: 'UPSTREAM_TLS_VERIFY', defaultText: 'on', help: 'verify the server certificate against the XMPP domain (RFC 6125/7590); off is for development only (warns per session, counted in a metric)', schema: onOff },
-  { key: 'upstreamAllowPrivate', flag: 'upstream-allow-private', env: 'UPSTREAM_ALLOW_PRIVATE', defaultText: 'off', help: 'dns routing: allow answers pointing at loopback, private, link-local and other special-purpose addresses (off = SSRF protection)', schema: onOff },
-  { key: 'upstreamProxyProtocol', flag: 'upstream-proxy-protocol', env: 'UPSTREAM_PROXY_PROTOCOL', defaultText: 'off', help: 'send a PROXY protocol v1 or v2 header with the client address before the stream (the server must expect it)', schema: scalar.pipe(z.enum(['off', 'v1', 'v2'], { message: 'expected off, v1 or v2' })) },
-  { key: 'dnsServers', flag: 'dns-server', env: 'DNS_SERVER', defaultText: 'system', help: 'resolvers for SRV/A/AAAA lookups (comma-separated IP[:PORT]), or system (/etc/resolv.conf)', schema: dnsServers },
-  { key: 'dnsTimeoutMs', flag: 'dns-timeout', env: 'DNS_TIMEOUT', defaultText: '5s', help: 'per DNS query and server', schema: duration(100, 60_000) },
-  { key: 'dnsCacheEntries', flag: 'dns-cache-entries', env: 'DNS_CACHE_ENTRIES', defaultText: '10000', help: 'most DNS answers kept, each for its TTL', schema: integer(1, 10_000_000) },
-  { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxElementBytes), help: 'largest XML element (stanza, or stream header) in bytes as sent, either direction; a WebSocket message may be twice that (min 10000)', schema: bytes(10_000, 64 * MiB) },
-  { key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxDepth), help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) },
-  { key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', schema: duration(100, HOUR) },
-  { key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', schema: duration(100, HOUR) },
-  { key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'per upstream attempt: TCP connect, PROXY header, STARTTLS and TLS handshake', schema: duration(100, HOUR) },
-  { key: 'closeTimeoutMs', flag: 'close-timeout', env: 'CLOSE_TIMEOUT', defaultText: '5s', help: "wait for the server's </stream:stream> after a client <close/>", schema: duration(0, HOUR) },
-  { key: 'idleTimeoutMs', flag: 'idle-timeout', env: 'IDLE_TIMEOUT', defaultText: '0', help: 'end a session with no element either way for this long (0 = never; pings do not count)', schema: durationOrZero(1000, 24 * HOUR) },
-  { key: 'preConnectQueueBytes', flag: 'pre-connect-queue-bytes', env: 'PRE_CONNECT_QUEUE_BYTES', defaultText: '262144', help: 'client bytes held while upstream connects', schema: bytes(KiB, 64 * MiB) },
-  { key: 'preConnectQueueMessages', flag: 'pre-connect-queue-messages', env: 'PRE_CONNECT_QUEUE_MESSAGES', defaultText: '32', help: 'client messages held while upstream connects', schema: integer(1, 10_000) },
-  { key: 'wsHighWaterMark', flag: 'ws-high-water-mark', env: 'WS_HIGH_WATER_MARK', defaultText: '1MiB', help: 'pause reading the server while this much is unsent to the client', schema: bytes(16 * KiB, 1024 * MiB) },
-  { key: 'maxBytesPerSecond', flag: 'max-bytes-per-second', env: 'MAX_BYTES_PER_SECOND', defaultText: '1MiB', help: 'per-session client-to-server byte rate (2 s burst); reads pause above it (0 = unlimited)', schema: bytesOrZero(KiB, 1024 * MiB) },
-  { key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', defaultText: '25000', help: 'concurrent sessions per worker process, HTTP 503 above (0 = unlimited)', schema: integer(0, 10_000_000) },
-  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', defaultText: '100', help: 'concurrent sessions from one client IP per worker, HTTP 429 above (0 = unlimited)', schema: integer(0, 10_000_000) },
-  { key: 'connectionRatePerIp', flag: 'connection-rate-per-ip', env: 'CONNECTION_RATE_PER_IP', defaultText: '60/10s', help: 'new sessions from one client IP per window, per worker, HTTP 429 above (0/1s = unlimited)', schema: rate },
-  { key: 'maxHeaderSize', flag: 'max-header-size', env: 'MAX_HEADER_SIZE', defaultText: '16KiB', help: 'largest HTTP request head, HTTP 431 above', schema: bytes(KiB, MiB) },
-  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout', env: 'HANDSHAKE_TIMEOUT', defaultText: '5s', help: 'time a new TCP connection has to send its complete HTTP request head (the WebSocket upgrade request); HTTP 408 and close after', schema: duration(100, 5 * 60_000) },
-  { key: 'maxHandshakesPerIp', flag: 'max-handshakes-per-ip', env: 'MAX_HANDSHAKES_PER_IP', defaultText: '16', help: 'connections from one client IP still sending their request head, HTTP 429 and close above; --trusted-proxies are not counted (0 = unlimited)', schema: integer(0, 1_000_000) },
-  { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', defaultText: 'same-origin', help: 'browser Origins allowed (comma-separated; https://*.example.org wildcards; same-origin; *), others get 403; requests without Origin (non-browser clients) are allowed', schema: list(origin) },
-  { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose X-Forwarded-For/Forwarded headers are believed', schema: list(cidr) },
-  { key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff },
-  { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', defaultText: '20s', help: 'on SIGTERM/SIGINT, grace period before remaining sessions get system-shutdown', schema: duration(0, HOUR) },
-  { key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect },
-  { key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) },
-  { key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers },
-  { key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) },
-  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) },
-  { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) },
-];
+/** Keeps each row's key and schema types, from which {@link Config} is derived. */
+const setting = <K extends string, S extends z.ZodType<unknown, unknown>>(row: Setting<K, S>): Setting<K, S> => row;
+
+export const SETTINGS = [
+  setting({ key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort }),
+  setting({ key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path }),
+  setting({ key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint (fixed route; a host name is resolved through the DNS cache)", schema: hostPort }),
+  setting({ key: 'route', flag: 'route', env: 'ROUTE', defaultText: 'fixed', help: 'how the XMPP server is chosen: fixed (--upstream), map (--upstream-map), dns (SRV records of the <open to> domain)', schema: scalar.pipe(z.enum(['fixed', 'map', 'dns'], { message: 'expected fixed, map or dns' })) }),
+  setting({ key: 'upstreamMap', flag: 'upstream-map', env: 'UPSTREAM_MAP', defaultText: '', help: 'map routing: comma-separated DOMAIN=HOST:PORT[/TLS] (DOMAIN may be *.example.org)', schema: mapEntries }),
+  setting({ key: 'allowedDomains', flag: 'allowed-domains', env: 'ALLOWED_DOMAINS', defaultText: '', help: "map and dns routing: domains clients may ask for (example.org, *.example.org); others get host-unknown. Required in dns routing; in map routing defaults to the map's domains", schema: domainPatterns }),
+  setting({ key: 'upstreamTls', flag: 'upstream-tls', env: 'UPSTREAM_TLS', defaultText: 'auto', help: 'auto: STARTTLS when the server offers it (required in map/dns routing), direct TLS for _xmpps-client SRV targets; starttls: required; direct: TLS from the first byte (XEP-0368); none: plaintext', schema: scalar.pipe(z.enum(UPSTREAM_TLS_MODES, { message: 'expected auto, starttls, direct or none' })) }),
+  setting({ key: 'upstreamCa', flag: 'upstream-ca', env: 'UPSTREAM_CA', defaultText: 'off', help: 'PEM file of CA certificates trusted for the server, beside the system roots', schema: filePathOrOff }),
+  setting({ key: 'upstreamTlsVerify', flag: 'upstream-tls-verify', env: 'UPSTREAM_TLS_VERIFY', defaultText: 'on', help: 'verify the server certificate against the XMPP domain (RFC 6125/7590); off is for development only (warns per session, counted in a metric)', schema: onOff }),
+  setting({ key: 'upstreamAllowPrivate', flag: 'upstream-allow-private', env: 'UPSTREAM_ALLOW_PRIVATE', defaultText: 'off', help: 'dns routing: allow answers pointing at loopback, private, link-local and other special-purpose addresses (off = SSRF protection)', schema: onOff }),
+  setting({ key: 'upstreamProxyProtocol', flag: 'upstream-proxy-protocol', env: 'UPSTREAM_PROXY_PROTOCOL', defaultText: 'off', help: 'send a PROXY protocol v1 or v2 header with the client address before the stream (the server must expect it)', schema: scalar.pipe(z.enum(['off', 'v1', 'v2'], { message: 'expected off, v1 or v2' })) }),
+  setting({ key: 'dnsServers', flag: 'dns-server', env: 'DNS_SERVER', defaultText: 'system', help: 'resolvers for SRV/A/AAAA lookups (comma-separated IP[:PORT]), or system (/etc/resolv.conf)', schema: dnsServers }),
+  setting({ key: 'dnsTimeoutMs', flag: 'dns-timeout', env: 'DNS_TIMEOUT', defaultText: '5s', help: 'per DNS query and server', schema: duration(100, 60_000) }),
+  setting({ key: 'dnsCacheEntries', flag: 'dns-cache-entries', env: 'DNS_CACHE_ENTRIES', defaultText: '10000', help: 'most DNS answers kept, each for its TTL', schema: integer(1, 10_000_000) }),
+  setting({ key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxElementBytes), help: 'largest XML element (stanza, or stream header) in bytes as sent, either direction; a WebSocket message may be twice that (min 10000)', schema: bytes(10_000, 64 * MiB) }),
+  setting({ key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxDepth), help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) }),
+  setting({ key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', schema: duration(100, HOUR) }),
+  setting({ key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', schema: duration(100, HOUR) }),
+  setting({ key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'per upstream attempt: TCP connect, PROXY header, STARTTLS and TLS handshake', schema: duration(100, HOUR) }),
+  setting({ key: 'closeTimeoutMs', flag: 'close-timeout', env: 'CLOSE_TIMEOUT', defaultText: '5s', help: "wait for the server's </stream:stream> after a client <close/>", schema: duration(0, HOUR) }),
+  setting({ key: 'idleTimeoutMs', flag: 'idle-timeout', env: 'IDLE_TIMEOUT', defaultText: '0', help: 'end a session with no element either way for this long (0 = never; pings do not count)', schema: durationOrZero(1000, 24 * HOUR) }),
+  setting({ key: 'preConnectQueueBytes', flag: 'pre-connect-queue-bytes', env: 'PRE_CONNECT_QUEUE_BYTES', defaultText: '262144', help: 'client bytes held while upstream connects', schema: bytes(KiB, 64 * MiB) }),
+  setting({ key: 'preConnectQueueMessages', flag: 'pre-connect-queue-messages', env: 'PRE_CONNECT_QUEUE_MESSAGES', defaultText: '32', help: 'client messages held while upstream connects', schema: integer(1, 10_000) }),
+  setting({ key: 'wsHighWaterMark', flag: 'ws-high-water-mark', env: 'WS_HIGH_WATER_MARK', defaultText: '1MiB', help: 'pause reading the server while this much is unsent to the client', schema: bytes(16 * KiB, 1024 * MiB) }),
+  setting({ key: 'maxBytesPerSecond', flag: 'max-bytes-per-second', env: 'MAX_BYTES_PER_SECOND', defaultText: '1MiB', help: 'per-session client-to-server byte rate (2 s burst); reads pause above it (0 = unlimited)', schema: bytesOrZero(KiB, 1024 * MiB) }),
+  setting({ key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', defaultText: '25000', help: 'concurrent sessions per worker process, HTTP 503 above (0 = unlimited)', schema: integer(0, 10_000_000) }),
+  setting({ key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', defaultText: '100', help: 'concurrent sessions from one client IP per worker, HTTP 429 above (0 = unlimited)', schema: integer(0, 10_000_000) }),
+  setting({ key: 'connectionRatePerIp', flag: 'connection-rate-per-ip', env: 'CONNECTION_RATE_PER_IP', defaultText: '60/10s', help: 'new sessions from one client IP per window, per worker, HTTP 429 above (0/1s = unlimited)', schema: rate }),
+  setting({ key: 'maxHeaderSize', flag: 'max-header-size', env: 'MAX_HEADER_SIZE', defaultText: '16KiB', help: 'largest HTTP request head, HTTP 431 above', schema: bytes(KiB, MiB) }),
+  setting({ key: 'handshakeTimeoutMs', flag: 'handshake-timeout', env: 'HANDSHAKE_TIMEOUT', defaultText: '5s', help: 'time a new TCP connection has to send its complete HTTP request head (the WebSocket upgrade request); HTTP 408 and close after', schema: duration(100, 5 * 60_000) }),
+  setting({ key: 'maxHandshakesPerIp', flag: 'max-handshakes-per-ip', env: 'MAX_HANDSHAKES_PER_IP', defaultText: '16', help: 'connections from one client IP still sending their request head, HTTP 429 and close above; --trusted-proxies are not counted (0 = unlimited)', schema: integer(0, 1_000_000) }),
+  setting({ key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', defaultText: 'same-origin', help: 'browser Origins allowed (comma-separated; https://*.example.org wildcards; same-origin = the page\'s host name is the one the client asked for, any port or scheme; null; *), others get 403; requests without a browser Origin (non-browser clients) are allowed', schema: list(origin) }),
+  setting({ key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose Forwarded and X-Forwarded-For/-Host/-Proto headers are believed', schema: list(cidr) }),
+  setting({ key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff }),
+  setting({ key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', defaultText: '20s', help: 'on SIGTERM/SIGINT, grace period before remaining sessions get system-shutdown', schema: duration(0, HOUR) }),
+  setting({ key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect }),
+  setting({ key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) }),
+  setting({ key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers }),
+  setting({ key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) }),
+  setting({ key: 'webClient', flag: 'web-client', env: 'WEB_CLIENT', defaultText: 'off', help: 'on: serve the Converse.js chat page at / on the listener, connected to this gateway (npm run demo turns it on)', schema: onOff }),
+  setting({ key: 'webClientDomain', flag: 'web-client-domain', env: 'WEB_CLIENT_DOMAIN', defaultText: '', help: 'XMPP domain the chat page logs in to when a user types a bare name (Converse.js default_domain; empty = users type full JIDs)', schema: domainOrEmpty }),
+  setting({ key: 'webClientSettings', flag: 'web-client-settings', env: 'WEB_CLIENT_SETTINGS', defaultText: '{}', help: 'more Converse.js settings for the chat page, as a JSON object (a mapping in the config file), merged over the gateway\'s', schema: jsonObject }),
+  setting({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) }),
+  setting({ key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) }),
+] as const;
 
 export const ENV_PREFIX = 'XMPP_WS_GATEWAY_';
 const CONFIG_ENV = `${ENV_PREFIX}CONFIG`;
@@ -367,7 +320,7 @@ export function helpText(): string {
     '',
     'Options (precedence: flags, then environment variables [in brackets], then the --config file, then defaults):',
   ];
-  for (const s of SETTINGS) lines.push(`  --${s.flag} <value>`.padEnd(38) + `${s.help} (default ${s.defaultText}) [${ENV_PREFIX}${s.env}]`);
+  for (const s of SETTINGS) lines.push(`  --${s.flag} <value>`.padEnd(38) + `${s.help} (default ${s.defaultText === '' ? 'empty' : s.defaultText}) [${ENV_PREFIX}${s.env}]`);
   for (const [flag, c] of Object.entries(COMMANDS)) {
     const name = 'short' in c ? `-${c.short}, --${flag}` : `--${flag}${c.type === 'string' ? ' <file>' : ''}`;
     lines.push(`  ${name}`.padEnd(38) + c.help);
@@ -454,9 +407,52 @@ export function printConfig(config: Config): string {
   return JSON.stringify(config, (k, v: unknown) => (k !== '' && SECRET.test(k) && v !== null ? '********' : v), 2);
 }
 
-/** The defaults, as the CLI would produce them with no flags and an empty environment. */
+/**
+ * A typed value back in the raw form its setting's grammar reads, so values given in code go
+ * through the same schema as flags: `{host, port}` → `host:port`, a Rate → `count/windowMs`,
+ * null → `off`, booleans → `on`/`off`, a map entry → `domain=host:port[/tls]`, lists item by item,
+ * and milliseconds (fields named `…Ms`) → `Nms`.
+ */
+function toRaw(key: string, value: unknown): unknown {
+  if (value === null) return 'off';
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (typeof value === 'number') return key.endsWith('Ms') ? `${value}ms` : value;
+  // Lists: each item back to its text form (a map entry, a host:port), strings as they are.
+  if (Array.isArray(value)) return value.map((item: unknown) => (typeof item === 'string' ? item : toRaw(key, item)));
+  if (typeof value === 'object' && value !== null) {
+    const v = value as Partial<HostPort & Rate & MapEntry>;
+    if (typeof v.domain === 'string' && v.target !== undefined) return `${v.domain}=${toRaw(key, v.target) as string}${v.tls ? `/${v.tls}` : ''}`;
+    if (typeof v.host === 'string' && typeof v.port === 'number') return v.host.includes(':') ? `[${v.host}]:${v.port}` : `${v.host}:${v.port}`;
+    if (typeof v.count === 'number' && typeof v.windowMs === 'number') return `${v.count}/${v.windowMs}ms`;
+  }
+  return value;
+}
+
+/**
+ * Checks settings given in code (`defaultConfig` overrides, a Config handed to `Gateway`) as the
+ * CLI checks flags: each must name a setting and pass its schema. Returns the parsed values; throws
+ * ConfigError naming the setting.
+ */
+export function validateSettings(values: Readonly<Record<string, unknown>>): Partial<Config> {
+  const byKey = new Map<string, (typeof SETTINGS)[number]>(SETTINGS.map((s) => [s.key, s]));
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const s = byKey.get(key);
+    if (s === undefined) throw new ConfigError(`unknown setting "${key}" (settings are the fields of Config, e.g. maxStanzaSize for --max-stanza-size)`);
+    if (value === undefined) continue;
+    const parsed = s.schema.safeParse(toRaw(key, value));
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      throw new ConfigError(`invalid ${key} (--${s.flag}) ${JSON.stringify(value)}: ${why}`);
+    }
+    out[key] = parsed.data;
+  }
+  return out as Partial<Config>;
+}
+
+/** The defaults, as the CLI would produce them with no flags and an empty environment, with `overrides` checked and applied. */
 export function defaultConfig(overrides: Partial<Config> = {}): Config {
   const result = parseCli([], {});
   if (result.kind !== 'run') throw new Error('unreachable');
-  return Object.freeze({ ...result.config, ...overrides });
+  return Object.freeze({ ...result.config, ...validateSettings(overrides) });
 }
