@@ -19,6 +19,7 @@ import { UpstreamProbe } from './upstream/probe';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
+import { LogThrottle } from './util/log-throttle';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -45,11 +46,17 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, extraHead
 const CONN_ID_PREFIX = `${randomBytes(4).toString('hex')}-`;
 let connCounter = 0;
 
+/** Each row names the setting that refused, for the operator's log line (see refusedByLimit). */
 const ADMISSION_REJECTS = {
-  over_limit: { status: 503, result: 'over_limit', reason: 'Service Unavailable: the gateway is at its connection limit (--max-connections)\n', headers: 'Retry-After: 5\r\n' },
-  per_ip: { status: 429, result: 'over_limit', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
-  rate_limited: { status: 429, result: 'rate_limited', reason: 'Too Many Requests: new sessions from your address arrive too fast (--connection-rate-per-ip)\n', headers: 'Retry-After: 10\r\n' },
+  over_limit: { status: 503, result: 'over_limit', limit: 'max-connections', reason: 'Service Unavailable: the gateway is at its connection limit (--max-connections)\n', headers: 'Retry-After: 5\r\n' },
+  per_ip: { status: 429, result: 'over_limit', limit: 'max-connections-per-ip', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
+  rate_limited: { status: 429, result: 'rate_limited', limit: 'connection-rate-per-ip', reason: 'Too Many Requests: new sessions from your address arrive too fast (--connection-rate-per-ip)\n', headers: 'Retry-After: 10\r\n' },
 } as const;
+type AdmissionLimit = (typeof ADMISSION_REJECTS)[keyof typeof ADMISSION_REJECTS]['limit'];
+
+/** A refused handshake is warned about once per client address and limit per minute, for at most this many addresses. */
+const REFUSAL_LOG_WINDOW_MS = 60_000;
+const REFUSAL_LOG_MAX_ADDRESSES = 1000;
 
 export class Gateway {
   readonly config: Config;
@@ -63,6 +70,7 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
+  private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
@@ -119,6 +127,14 @@ export class Gateway {
     const now = Date.now();
     for (const session of this.sessions) session.heartbeat(now);
     this.admission.sweep();
+    for (const line of this.refusals.flush()) {
+      const [limit, ip] = line.key.split('\u0000') as [AdmissionLimit, string];
+      const from = ip === '*' ? 'other addresses' : ip;
+      this.log.warn(
+        { event: 'handshakes_rejected_suppressed', limit, remote_addr: ip === '*' ? undefined : ip, suppressed: line.suppressed },
+        `${line.suppressed} more handshakes from ${from} refused by --${limit} in the last ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
+      );
+    }
   }
 
   get sessionCount(): number {
@@ -170,6 +186,28 @@ export class Gateway {
     rejectUpgrade(socket, status, reason, headers);
   }
 
+  /**
+   * An admission limit refused a handshake: the operator must learn which one (a load test or a NAT
+   * hitting --max-connections-per-ip looks like an outage from outside), at warn, but throttled so a
+   * flood of refusals cannot flood the log (see ./util/log-throttle.ts).
+   */
+  private refusedByLimit(limit: AdmissionLimit, status: number, ip: string): void {
+    const line = this.refusals.hit(`${limit}\u0000${ip}`, limit);
+    if (line === null) {
+      this.log.debug({ event: 'handshake_rejected', limit, status, remote_addr: ip }, `handshake refused by --${limit}`);
+      return;
+    }
+    const value = limit === 'max-connections' ? this.config.maxConnections
+      : limit === 'max-connections-per-ip' ? this.config.maxConnectionsPerIp
+        : `${this.config.connectionRatePerIp.count}/${this.config.connectionRatePerIp.windowMs / 1000}s`;
+    const from = line.overflow ? 'a client (too many refused addresses to name each)' : ip;
+    const held = line.suppressed > 0 ? `; ${line.suppressed} more refused since the last such line` : '';
+    this.log.warn(
+      { event: 'handshake_rejected', limit, limit_value: value, status, remote_addr: line.overflow ? undefined : ip, suppressed: line.suppressed },
+      `handshake from ${from} refused with ${status} by --${limit} (${value})${held}; further refusals for this address and limit are logged at most once per ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
+    );
+  }
+
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const ip = clientAddress(req.socket.remoteAddress, req.headers, this.trusted);
@@ -185,7 +223,9 @@ export class Gateway {
     const admitted = this.admission.admit(ip);
     if (admitted !== 'ok') {
       const r = ADMISSION_REJECTS[admitted];
-      this.reject(socket, r.result, r.status, r.reason, ip, r.headers);
+      this.metrics.handshakes.inc({ result: r.result });
+      this.refusedByLimit(r.limit, r.status, ip);
+      rejectUpgrade(socket, r.status, r.reason, r.headers);
       return;
     }
     // From here the admission slot belongs to this connection, whatever happens to the handshake.
