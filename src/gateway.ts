@@ -10,11 +10,13 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { cidrList, type Config } from './config';
-import { clientAddress } from './http/client-ip';
+import { clientAddress, isTrustedPeer } from './http/client-ip';
+import { publicAuthority } from './http/forwarded';
+import { OncePerWindow } from './http/once-per-window';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
 import { AdmissionControl } from './ws/admission';
-import { checkUpgrade, requestPath, selectProtocol } from './ws/handshake';
+import { checkUpgrade, requestPath, selectProtocol, type HandshakeVerdict } from './ws/handshake';
 import { UpstreamProbe } from './upstream/probe';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
@@ -71,6 +73,8 @@ export class Gateway {
   private readonly trusted;
   private readonly probe: UpstreamProbe;
   private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
+  /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
+  private readonly originWarnings = new OncePerWindow(60_000, 1000);
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
@@ -208,6 +212,16 @@ export class Gateway {
     );
   }
 
+  /** Counts a refused Origin and says, once a minute per Origin, what was compared and what would allow it. */
+  private originRefused(refusal: NonNullable<Extract<HandshakeVerdict, { ok: false }>['origin']>, ip: string): void {
+    this.metrics.originRefusals.inc({ reason: refusal.reason });
+    if (!this.originWarnings.take(refusal.origin, Date.now())) return;
+    this.log.warn(
+      { event: 'origin_refused', origin: refusal.origin, reason: refusal.reason, compared_host: refusal.comparedHost, allow_with: refusal.allowWith, remote_addr: ip },
+      `refused Origin ${refusal.origin}` + (refusal.comparedHost === null ? '' : ` (not host ${refusal.comparedHost})`) + `; to allow it: ${refusal.allowWith} (logged once a minute per Origin)`,
+    );
+  }
+
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const ip = clientAddress(req.socket.remoteAddress, req.headers, this.trusted);
@@ -215,8 +229,10 @@ export class Gateway {
       this.reject(socket, 'draining', 503, 'Service Unavailable: the gateway is shutting down\n', ip, 'Retry-After: 1\r\n');
       return;
     }
-    const verdict = checkUpgrade(req, this.config.path, this.config.allowedOrigins);
+    const authority = publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted));
+    const verdict = checkUpgrade(req, this.config.path, this.config.allowedOrigins, authority.host);
     if (!verdict.ok) {
+      if (verdict.origin !== undefined) this.originRefused(verdict.origin, ip);
       this.reject(socket, verdict.result, verdict.status, verdict.reason, ip);
       return;
     }
