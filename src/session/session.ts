@@ -132,6 +132,12 @@ export class Session {
   private openSentToClient = false;
   /** Older framing (a `<stream:stream>` message, see ../framing/legacy.ts): relay without the RFC 7395 rewrite. */
   private legacy = false;
+  /**
+   * Legacy framing: the server's stream header, held until the element after it (RFC 6120 §4.3.2: the
+   * features) so both go in one message. Tsung waits for one message per request (ack="local"); with
+   * the header alone it would take the features as the answer to its next request.
+   */
+  private legacyHeader: Buffer | null = null;
   private footerSentUpstream = false;
   /** Client data held while upstream connects: bounded in bytes and messages. */
   private pending: Buffer[] = [];
@@ -524,7 +530,8 @@ export class Session {
           return;
         }
         this.scope = scope;
-        this.sendToClient(this.legacy ? token.bytes : openFromStreamHeader(token));
+        if (this.legacy) this.legacyHeader = token.bytes;
+        else this.sendToClient(openFromStreamHeader(token));
         this.openSentToClient = true;
         if (this.openSentAt !== null) {
           this.metrics.hot.streamOpen.observe(nowSeconds() - this.openSentAt);
@@ -577,7 +584,9 @@ export class Session {
     this.lastActivity = Date.now();
     this.metrics.hot.elements.s2c[elementKind(el.name)].inc();
     this.metrics.hot.size.s2c.observe(standalone.length);
-    this.sendToClient(standalone);
+    const header = this.legacyHeader;
+    this.legacyHeader = null;
+    this.sendToClient(header === null ? standalone : Buffer.concat([header, standalone]));
     this.metrics.hot.relay.s2c.observe(nowSeconds() - receivedAt);
   }
 
@@ -703,6 +712,7 @@ export class Session {
       } else if (failure.condition === null && failure.wsCloseCode !== WS_CLOSE.NORMAL && code !== 'SHUTDOWN_REDIRECT') {
         this.ws.close(failure.wsCloseCode, text.slice(0, 120));
       } else {
+        if (this.legacyHeader !== null) this.sendMessage(this.legacyHeader);
         if (failure.condition !== null) {
           // RFC 6120 §4.9.1.2: a stream error needs an open stream, so open one if the server never did.
           if (!this.openSentToClient) this.sendMessage(this.legacy ? legacyStreamHeader(getAttr(this.openAttrs, 'to')) : openElement(this.generatedOpenAttrs()));
