@@ -71,6 +71,8 @@ export interface Config {
   readonly drainTimeoutMs: number;
   /** If set, ended sessions are told to reconnect here (RFC 7395 §3.6.1 see-other-uri). */
   readonly redirectUri: string | null;
+  /** New TCP connections to the XMPP server per window; beyond it they wait their turn (count 0 = unlimited). */
+  readonly upstreamConnectRate: Rate;
   /** How often /readyz re-probes the upstream TCP port, ms. */
   readonly upstreamProbeIntervalMs: number;
   /** Worker processes sharing the listener (node:cluster); 1 = no cluster. */
@@ -196,13 +198,22 @@ const redirect = scalar.transform((s, ctx) => {
   } catch {
     url = null;
   }
-  // RFC 7395 §3.6.1: never redirect a client to a less secure transport.
-  if (url === null || url.protocol !== 'wss:') {
-    ctx.addIssue({ code: 'custom', message: 'expected a wss:// URI (redirects never downgrade to ws://)' });
+  // RFC 7395 §3.6.1: never redirect a client to a less secure transport. The gateway cannot tell
+  // whether a client reached it through a TLS-terminating proxy, so only wss:// may go anywhere;
+  // ws:// only to a loopback host, where the connection never leaves the machine (W3C Secure
+  // Contexts §3.1 counts such origins as potentially trustworthy): local setups and benchmarks.
+  if (url === null || !(url.protocol === 'wss:' || (url.protocol === 'ws:' && isLoopbackHost(url.hostname)))) {
+    ctx.addIssue({ code: 'custom', message: 'expected a wss:// URI (redirects never downgrade to ws://, except to a loopback host such as ws://127.0.0.1:5281/…)' });
     return z.NEVER;
   }
   return s;
 });
+/** `localhost`, 127.0.0.0/8 or [::1]: a host whose connections stay on this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
+}
 const workers = scalar.transform((s, ctx) => {
   if (s === 'auto') return availableParallelism();
   if (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 256) return Number(s);
@@ -247,7 +258,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose Forwarded and X-Forwarded-For/-Host/-Proto headers are believed', schema: list(cidr) },
   { key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff },
   { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', defaultText: '20s', help: 'on SIGTERM/SIGINT, grace period before remaining sessions get system-shutdown', schema: duration(0, HOUR) },
-  { key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect },
+  { key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1); ws:// only to a loopback host', schema: redirect },
+  { key: 'upstreamConnectRate', flag: 'upstream-connect-rate', env: 'UPSTREAM_CONNECT_RATE', defaultText: '0/1s', help: 'new TCP connections to the XMPP server per window, per worker; more wait their turn within --connect-timeout (0/1s = unlimited)', schema: rate },
   { key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) },
   { key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers },
   { key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) },

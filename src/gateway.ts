@@ -18,6 +18,7 @@ import { Session } from './session/session';
 import { AdmissionControl } from './ws/admission';
 import { checkUpgrade, requestPath, selectProtocol, type HandshakeVerdict } from './ws/handshake';
 import { UpstreamProbe } from './upstream/probe';
+import { ConnectPacer } from './upstream/connect-pacer';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
@@ -72,6 +73,8 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
+  /** --upstream-connect-rate, shared by this worker's sessions; undefined when unlimited. */
+  private readonly connectPacer: ConnectPacer | undefined;
   private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
   private readonly originWarnings = new OncePerWindow(60_000, 1000);
@@ -87,6 +90,7 @@ export class Gateway {
     this.admission = new AdmissionControl(config);
     this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
     this.trusted = cidrList(config.trustedProxies);
+    this.connectPacer = config.upstreamConnectRate.count > 0 ? new ConnectPacer(config.upstreamConnectRate) : undefined;
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.wss = new WebSocketServer({
@@ -280,6 +284,7 @@ export class Gateway {
       messages: this.messages,
       ws,
       socket,
+      connectPacer: this.connectPacer,
       onClosed: (s) => {
         release();
         this.sessions.delete(s);
@@ -326,6 +331,7 @@ export class Gateway {
         }
       }
       if (this.sweepTimer) clearInterval(this.sweepTimer);
+      this.connectPacer?.close();
       this.server.closeAllConnections();
       await serverClosed;
       this.wss.close();

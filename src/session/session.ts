@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { elementKind, type Metrics, type PauseSide } from '../metrics';
 import { connectUpstream, type ConnectOutcome } from '../upstream/connect';
+import type { ConnectPacer } from '../upstream/connect-pacer';
 import { XmlTokenizer } from '../xml/tokenizer';
 import type { MessageTokenizer } from '../xml/message-tokenizer';
 import type { Attribute, ElementToken, Token, TokenizerError } from '../xml/tokens';
@@ -63,6 +64,8 @@ export interface SessionOptions {
   readonly socket: Duplex;
   /** Called once, when both sides are closed. */
   readonly onClosed: (session: Session) => void;
+  /** The gateway's --upstream-connect-rate, shared by all sessions; absent = connect at once. */
+  readonly connectPacer?: ConnectPacer;
 }
 
 const TEXT = { binary: false } as const;
@@ -162,6 +165,7 @@ export class Session {
   private finished = false;
   private closedNotified = false;
   private endReason: FailureCode | null = null;
+  private readonly connectPacer: ConnectPacer | undefined;
 
   constructor(opts: SessionOptions) {
     this.config = opts.config;
@@ -171,6 +175,7 @@ export class Session {
     this.ws = opts.ws;
     this.wsSocket = opts.socket;
     this.onClosed = opts.onClosed;
+    this.connectPacer = opts.connectPacer;
     this.trace = opts.trace;
     this.debugEnabled = opts.debug;
     this.serverTokenizer = new XmlTokenizer('stream', { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth });
@@ -431,7 +436,7 @@ export class Session {
     const socket = connectUpstream(this.config.upstream, this.config.connectTimeoutMs, (outcome) => {
       this.metrics.upstreamConnect.observe({ result: outcome.ok ? 'ok' : outcome.reason }, nowSeconds() - startedAt);
       this.onConnectOutcome(outcome);
-    });
+    }, this.connectPacer);
     this.upstream = socket;
     (socket as unknown as Owned)[kSession] = this;
     socket.on('error', Session.listeners.upstreamError);
