@@ -15,8 +15,12 @@ import { publicAuthority } from './http/forwarded';
 import { OncePerWindow } from './http/once-per-window';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
-import { AdmissionControl } from './ws/admission';
-import { checkUpgrade, requestPath, selectProtocol, type HandshakeVerdict } from './ws/handshake';
+import { AdmissionControl } from './http/admission';
+import { checkUpgrade, requestPath, selectProtocol, type HandshakeVerdict } from './transports/websocket/handshake';
+import { initialFraming, type Framing } from './transports/websocket/framing';
+import { WebSocketTransport } from './transports/websocket/transport';
+import type { Dialer } from './upstream/dialer';
+import { plainDialer } from './upstream/plain-dialer';
 import { UpstreamProbe } from './upstream/probe';
 import { ConnectPacer } from './upstream/connect-pacer';
 import type { Readiness } from './http/ops-server';
@@ -29,6 +33,8 @@ export interface GatewayOptions {
   readonly log: Logger;
   /** Defaults to a fresh registry with Node's default metrics. */
   readonly metrics?: Metrics;
+  /** How sessions reach the XMPP server (./upstream/dialer.ts); defaults to plain TCP to `config.upstream`. */
+  readonly dialer?: Dialer;
 }
 
 
@@ -73,16 +79,19 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
-  /** --upstream-connect-rate, shared by this worker's sessions; undefined when unlimited. */
-  private readonly connectPacer: ConnectPacer | undefined;
   private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
   private readonly originWarnings = new OncePerWindow(60_000, 1000);
+  /** --upstream-connect-rate, shared by this worker's sessions; undefined when unlimited. */
+  private readonly connectPacer: ConnectPacer | undefined;
+  private readonly dialer: Dialer;
+  /** The framing every new WebSocket starts in (--legacy-framing). */
+  private readonly framing: Framing;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
 
-  constructor({ config, log, metrics }: GatewayOptions) {
+  constructor({ config, log, metrics, dialer }: GatewayOptions) {
     this.config = config;
     this.log = log;
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
@@ -91,6 +100,8 @@ export class Gateway {
     this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
     this.trusted = cidrList(config.trustedProxies);
     this.connectPacer = config.upstreamConnectRate.count > 0 ? new ConnectPacer(config.upstreamConnectRate) : undefined;
+    this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs, this.connectPacer);
+    this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.wss = new WebSocketServer({
@@ -253,7 +264,7 @@ export class Gateway {
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.metrics.handshakes.inc({ result: 'accepted' });
-      this.onWebSocket(ws, socket, ip, release);
+      this.onWebSocket(ws, socket, ip, req.socket.remotePort, release);
     });
   }
 
@@ -271,7 +282,7 @@ export class Gateway {
     };
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, release: () => void): void {
+  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
@@ -281,10 +292,10 @@ export class Gateway {
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
-      messages: this.messages,
-      ws,
-      socket,
-      connectPacer: this.connectPacer,
+      transport: new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config }),
+      dialer: this.dialer,
+      clientAddress: ip,
+      clientPort: port,
       onClosed: (s) => {
         release();
         this.sessions.delete(s);
