@@ -23,7 +23,7 @@
  *   npm run build && node bench/storm.js                 N = 10 000 (--sessions N); writes its section of bench/RESULTS.md
  *   npm run build && node bench/storm.js --smoke         N = 100, exit 1 if any client fails to come back (never on speed)
  *
- * Options: --sessions N --loadgens K (2) --backoff-base-ms B (1000: Stanza's unit) --no-write --write (smoke)
+ * Options: --sessions N --per-address K (1; K > 1: K clients share an address, like a NAT) --loadgens K (2) --backoff-base-ms B (1000: Stanza's unit) --no-write --write (smoke)
  *          --no-floor. Bounded: every wait has a deadline; a hard deadline (10 min; smoke 2 min) ends the run.
  */
 const sys = require('./lib/system');
@@ -37,6 +37,8 @@ const SMOKE = flag('--smoke');
 const N = num('--sessions', SMOKE ? 100 : 10_000);
 const LOADGENS = num('--loadgens', 2);
 const BASE_MS = num('--backoff-base-ms', 1000);
+/** Sessions sharing one source address (1: every client its own, as browsers on their own networks; more: a NAT). */
+const PER_ADDRESS = num('--per-address', 1);
 const WRITE = SMOKE ? flag('--write') : !flag('--no-write');
 const HARD_DEADLINE_MS = SMOKE ? 120_000 : 10 * 60_000;
 const STORM_DEADLINE_MS = SMOKE ? 60_000 : 240_000;
@@ -63,6 +65,18 @@ setTimeout(() => {
   console.error(`bench/storm.js: hard deadline of ${HARD_DEADLINE_MS / 1000} s reached; stopping`);
   cleanup().finally(() => process.exit(1));
 }, HARD_DEADLINE_MS).unref();
+
+/** Listen-queue overflows and drops so far, machine-wide (/proc/net/netstat TcpExt): SYNs a full accept queue turned away. */
+function listenDrops() {
+  try {
+    const lines = require('node:fs').readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0].split(/\s+/);
+    const values = lines[1].split(/\s+/).map(Number);
+    return { overflows: values[names.indexOf('ListenOverflows')] ?? NaN, drops: values[names.indexOf('ListenDrops')] ?? NaN };
+  } catch {
+    return { overflows: NaN, drops: NaN };
+  }
+}
 
 const percentile = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]);
 
@@ -111,14 +125,16 @@ async function storm(kind, fake) {
     a = await sys.startFloor({ upstreamPort: fake.port, nofile: NOFILE });
     started.push(a);
   }
-  log(`${kind}: logging in ${N} sessions through A, one source address each`);
-  const login = await pool.login({ tag, url: a.url, count: N, domain: 'localhost', sasl: 'PLAIN', srcCount: N, concurrency: 200 }, 600_000);
+  log(`${kind}: logging in ${N} sessions through A, ${PER_ADDRESS} per source address`);
+  const srcCount = Math.max(1, Math.ceil(N / PER_ADDRESS));
+  const login = await pool.login({ tag, url: a.url, count: N, domain: 'localhost', sasl: 'PLAIN', srcCount, concurrency: 200 }, 600_000);
   check(login.ok === N, `${kind}: ${login.failed} of ${N} logins through A failed: ${login.errorSamples.join('; ')}`);
   await pool.all('stormArm', { tag, fallbackUrl: b.url, baseMs: BASE_MS, deadlineMs: STORM_DEADLINE_MS });
   await sys.sleep(SMOKE ? 300 : 2000);
 
   const cpu0 = b.cpu();
   const rss0 = b.rss();
+  const drops0 = listenDrops();
   const t0 = Date.now();
   log(`${kind}: SIGTERM to A; clients come back through B`);
   a.child.kill('SIGTERM');
@@ -130,6 +146,7 @@ async function storm(kind, fake) {
     st = await status(tag);
   }
   const cpu1 = b.cpu();
+  const drops1 = listenDrops();
   const hwm = sys.peakRssKiB(b.rootPid);
   st = await status(tag, true);
   await pool.all('stormStop', { tag });
@@ -161,8 +178,9 @@ async function storm(kind, fake) {
     failures: st.failures,
     handshakes,
     redirected: st.redirected,
+    listenOverflows: drops1.overflows - drops0.overflows,
   };
-  log(`${kind}: all ${r.back}/${r.n} back after ${r.allOnlineS.toFixed(2)} s (per session p50 ${r.p50S.toFixed(2)} s, p99 ${r.p99S.toFixed(2)} s); B CPU ${r.cpuS.toFixed(2)} s = ${r.cpuPerSessionUs.toFixed(0)} µs/session; B peak RSS ${r.peakRssMiB.toFixed(0)} MiB; refused ${JSON.stringify(r.refusedByStatus)}; failed attempts ${r.failures}${handshakes ? `; B handshakes ${JSON.stringify(handshakes)}` : ''}`);
+  log(`${kind}: all ${r.back}/${r.n} back after ${r.allOnlineS.toFixed(2)} s (per session p50 ${r.p50S.toFixed(2)} s, p99 ${r.p99S.toFixed(2)} s); B CPU ${r.cpuS.toFixed(2)} s = ${r.cpuPerSessionUs.toFixed(0)} µs/session; B peak RSS ${r.peakRssMiB.toFixed(0)} MiB; refused ${JSON.stringify(r.refusedByStatus)}; failed attempts ${r.failures}; listen-queue overflows ${r.listenOverflows}${handshakes ? `; B handshakes ${JSON.stringify(handshakes)}` : ''}`);
   await pool.all('close', { tag });
   await b.stop();
   return r;
@@ -173,13 +191,13 @@ const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : '—');
 
 function table(rows) {
   const lines = [
-    '| relay | sessions back | all online after (s) | per session p50 / p99 (s) | B CPU (s) | B CPU µs/session | B peak RSS (MiB) | attempts/session | refused (HTTP status: count) | refused by B (handshakes by result) | failed attempts |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|',
+    '| relay | sessions back | all online after (s) | per session p50 / p99 (s) | B CPU (s) | B CPU µs/session | B peak RSS (MiB) | attempts/session | refused (HTTP status: count) | refused by B (handshakes by result) | failed attempts | listen-queue overflows (machine) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|',
   ];
   for (const r of rows) {
     const refused = Object.entries(r.refusedByStatus).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
     const byB = r.handshakes ? Object.entries(r.handshakes).filter(([k, v]) => k !== 'accepted' && v > 0).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none' : '—';
-    lines.push(`| ${r.kind} | ${r.back}/${r.n} | ${f2(r.allOnlineS)} | ${f2(r.p50S)} / ${f2(r.p99S)} | ${f2(r.cpuS)} | ${f0(r.cpuPerSessionUs)} | ${f0(r.peakRssMiB)} | ${f2(r.attemptsPerSession)} | ${refused} | ${byB} | ${r.failures} |`);
+    lines.push(`| ${r.kind} | ${r.back}/${r.n} | ${f2(r.allOnlineS)} | ${f2(r.p50S)} / ${f2(r.p99S)} | ${f2(r.cpuS)} | ${f0(r.cpuPerSessionUs)} | ${f0(r.peakRssMiB)} | ${f2(r.attemptsPerSession)} | ${refused} | ${byB} | ${r.failures} | ${r.listenOverflows} |`);
   }
   return lines.join('\n');
 }
@@ -204,11 +222,11 @@ npm run build && node bench/storm.js${argv.length ? ` ${argv.join(' ')}` : ''}
 \`\`\`
 
 ${results.environment(startLoad)}
-- **Scenario:** ${N} sessions logged in (SASL PLAIN, bind) through relay A in front of the fake c2s (bench/lib/fake-c2s.js), each from its own source address; then A goes away (gateway: SIGTERM with \`--drain-timeout 0 --redirect-uri ws://127.0.0.1:<B>/xmpp-websocket\`, so each session gets \`<close see-other-uri>\`; floor: SIGTERM ends it) and every client logs in again through relay B, after Stanza's backoff (1000 × min(2^k + U(0,1), 32) ms before the k-th attempt: the first comes 2–3 s after the drop). Gateway B runs with its default limits; ${LOADGENS} load-generator processes; \`--workers 1\`.
+- **Scenario:** ${N} sessions logged in (SASL PLAIN, bind) through relay A in front of the fake c2s (bench/lib/fake-c2s.js), ${PER_ADDRESS === 1 ? 'each from its own source address' : `${PER_ADDRESS} per source address (a NAT)`}; then A goes away (gateway: SIGTERM with \`--drain-timeout 0 --redirect-uri ws://127.0.0.1:<B>/xmpp-websocket\`, so each session gets \`<close see-other-uri>\`; floor: SIGTERM ends it) and every client logs in again through relay B, after Stanza's backoff (1000 × min(2^k + U(0,1), 32) ms before the k-th attempt: the first comes 2–3 s after the drop). Gateway B runs with its default limits; ${LOADGENS} load-generator processes; \`--workers 1\`.
 
 ${t}
 
-"All online after": SIGTERM to A → the last session logged in again through B (no client can be back before 2 s: the backoff's first wait). Per session: its drop → its new login. "B CPU": utime+stime of relay B from the SIGTERM until all were back (the logins of the storm, WebSocket handshake to bind), and per session. "B peak RSS": the higher of VmHWM and VmRSS sampled every 100 ms. "Refused": HTTP statuses the clients' handshakes got (429/503 = a limit), and B's own count by result.
+"All online after": SIGTERM to A → the last session logged in again through B (no client can be back before 2 s: the backoff's first wait). Per session: its drop → its new login. "B CPU": utime+stime of relay B from the SIGTERM until all were back (the logins of the storm, WebSocket handshake to bind), and per session. "B peak RSS": the higher of VmHWM and VmRSS sampled every 100 ms. "Refused": HTTP statuses the clients' handshakes got (429/503 = a limit), and B's own count by result. "Listen-queue overflows": TcpExt ListenOverflows over the storm, for the whole machine (SYNs dropped because some accept queue was full; each costs its client a 1 s SYN retransmit).
 `);
   log(`wrote the storm section of ${where}`);
 }

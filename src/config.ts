@@ -28,6 +28,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export interface Config {
   /** Address the WebSocket listener binds. */
   readonly listen: HostPort;
+  /** Connections the kernel queues for the listener before the gateway accepts them (listen(2) backlog). */
+  readonly listenBacklog: number;
   /** The only HTTP path that upgrades to WebSocket. */
   readonly path: string;
   /** The XMPP server's c2s TCP endpoint. */
@@ -237,6 +239,7 @@ interface Setting {
 /** Every setting, in the order `--help` and the README list them. */
 export const SETTINGS: readonly Setting[] = [
   { key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort },
+  { key: 'listenBacklog', flag: 'listen-backlog', env: 'LISTEN_BACKLOG', defaultText: '4096', help: "connections the kernel queues before they are accepted (listen(2) backlog; Linux caps it at net.core.somaxconn); a reconnect storm beyond it loses SYNs, each costing its client a 1 s+ retransmit", schema: integer(1, 1_000_000) },
   { key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path },
   { key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", schema: hostPort },
   { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: '262144', help: 'largest element in bytes, either direction (min 10000)', schema: bytes(10_000, 64 * MiB) },

@@ -127,7 +127,9 @@ export class Gateway {
   async listen(): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.config.listen.port, this.config.listen.host, () => {
+      // A reconnect storm arrives faster than one event loop accepts; Node's default backlog (511)
+      // would drop the excess SYNs, and each drop costs its client a 1 s, then 3 s retransmit.
+      this.server.listen({ port: this.config.listen.port, host: this.config.listen.host, backlog: this.config.listenBacklog }, () => {
         this.server.removeListener('error', reject);
         resolve();
       });

@@ -1,8 +1,11 @@
 /**
- * --upstream-connect-rate over real sockets: connections to the XMPP server beyond the rate wait their
- * turn (in order, none refused), and a session whose turn does not come within --connect-timeout ends
- * with remote-connection-failed saying why.
+ * The settings a reconnect storm depends on (bench/storm.js measures the storm itself), over real
+ * sockets: --upstream-connect-rate (connections to the XMPP server beyond the rate wait their turn, in
+ * order, none refused; a session whose turn does not come within --connect-timeout ends with
+ * remote-connection-failed saying why) and --listen-backlog (the kernel's accept queue really has it).
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { TestClient, openXml } from '../helpers/ws-client';
 import { FakeServer } from '../helpers/fake-server';
@@ -53,4 +56,16 @@ it('a session still waiting for its turn at --connect-timeout ends with remote-c
   expect(server.connections).toHaveLength(1);
   // The first session is unaffected.
   expect(first.ws.readyState).toBe(first.ws.OPEN);
+});
+
+it('--listen-backlog reaches listen(2): the kernel reports it as the listener\'s queue size', async () => {
+  for (const backlog of [4096, 77]) {
+    gw = await startGateway({ upstream: server.upstream, listenBacklog: backlog });
+    // `ss -ltn`: for a listening socket, Send-Q is the backlog (capped by net.core.somaxconn).
+    const line = execFileSync('ss', ['-Hltn', `sport = :${gw.port}`], { encoding: 'utf8' }).trim();
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    expect(Number(line.split(/\s+/)[2])).toBe(Math.min(backlog, somaxconn));
+    await gw.close();
+    gw = undefined;
+  }
 });
