@@ -5,7 +5,7 @@
  * exponential backoff of browser XMPP libraries (bench/lib/loadgen.js, Storm). Measured for the
  * gateway and for the floor relay (bench/lib/floor-relay.js), one after the other, on fresh processes.
  *
- *   gateway  A: --redirect-uri ws://127.0.0.1:<B>/xmpp-websocket --drain-timeout 0, then SIGTERM:
+ *   gateway  A (limits off: it only gets the sessions online): --redirect-uri ws://127.0.0.1:<B>/xmpp-websocket --drain-timeout 0, then SIGTERM:
  *               every session gets <close see-other-uri> (RFC 7395 §3.6.1) and the client follows it.
  *            B: the gateway with its DEFAULT admission limits (--max-connections, per-IP cap and
  *               rate, --connect-timeout, pre-connect queue, --upstream-connect-rate): the point is
@@ -115,7 +115,8 @@ async function storm(kind, fake) {
     b = await sys.startGateway({ upstreamPort: fake.port, workers: 1, nofile: NOFILE, name: 'gateway B', defaultLimits: true });
     started.push(b);
     a = await sys.startGateway({
-      upstreamPort: fake.port, workers: 1, nofile: NOFILE, name: 'gateway A', defaultLimits: true,
+      // A only gets the sessions online; its limits are off so a NAT-shaped run (--per-address) can log in.
+      upstreamPort: fake.port, workers: 1, nofile: NOFILE, name: 'gateway A',
       extra: ['--redirect-uri', b.url, '--drain-timeout', '0'],
     });
     started.push(a);
@@ -215,7 +216,7 @@ async function main() {
   if (!WRITE) return;
   const small = N < 10_000;
   const title = SMOKE ? 'Reconnect storm, smoke run (`node bench/storm.js --smoke`)' : `Reconnect storm (\`node bench/storm.js\`)${small ? `, small-N smoke measurement (N = ${N}, not the full benchmark)` : ''}`;
-  const where = results.writeSection('storm.js', SMOKE ? 'smoke' : 'full', `# ${title}
+  const where = results.writeSection('storm.js', SMOKE ? 'smoke' : PER_ADDRESS === 1 ? 'full' : 'nat', `# ${title}${PER_ADDRESS === 1 ? '' : `, ${PER_ADDRESS} clients per address`}
 
 \`\`\`
 npm run build && node bench/storm.js${argv.length ? ` ${argv.join(' ')}` : ''}
