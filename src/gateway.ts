@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
+import type * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -15,7 +16,9 @@ import { publicAuthority } from './http/forwarded';
 import { OncePerWindow } from './http/once-per-window';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
+import type { ClientTransport } from './session/transport';
 import { AdmissionControl } from './http/admission';
+import { PendingHandshakes } from './http/pending-handshakes';
 import { checkUpgrade, requestPath, selectProtocol, type HandshakeVerdict } from './transports/websocket/handshake';
 import { initialFraming, type Framing } from './transports/websocket/framing';
 import { WebSocketTransport } from './transports/websocket/transport';
@@ -52,6 +55,30 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, extraHead
   );
 }
 
+/**
+ * Test-only seam: `gateway[kLiveSessions]` is the set of live sessions, so a test can inject a
+ * fault into one of them and watch the others (tests/integration/fault-isolation.test.ts). Not a
+ * configuration option, not part of the public API.
+ */
+export const kLiveSessions = Symbol('xmpp-ws-gateway.live-sessions');
+
+/**
+ * Answers a connection that never got to send a full request (deadline or per-IP pending limit),
+ * then closes it as soon as the answer is flushed: a slow client must not keep it half-open.
+ */
+function refuse(socket: net.Socket, status: number, reason: string, extraHeaders = ''): void {
+  socket.on('error', () => socket.destroy());
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = Buffer.from(reason, 'utf8');
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n${extraHeaders}Content-Length: ${body.length}\r\n\r\n${reason}`,
+    () => socket.destroy(),
+  );
+}
+
 const CONN_ID_PREFIX = `${randomBytes(4).toString('hex')}-`;
 let connCounter = 0;
 
@@ -61,7 +88,8 @@ const ADMISSION_REJECTS = {
   per_ip: { status: 429, result: 'over_limit', limit: 'max-connections-per-ip', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
   rate_limited: { status: 429, result: 'rate_limited', limit: 'connection-rate-per-ip', reason: 'Too Many Requests: new sessions from your address arrive too fast (--connection-rate-per-ip)\n', headers: 'Retry-After: 10\r\n' },
 } as const;
-type AdmissionLimit = (typeof ADMISSION_REJECTS)[keyof typeof ADMISSION_REJECTS]['limit'];
+/** The limits whose refusals are warned about by name: the admission table's, and the pending-head cap. */
+type AdmissionLimit = (typeof ADMISSION_REJECTS)[keyof typeof ADMISSION_REJECTS]['limit'] | 'max-handshakes-per-ip';
 
 /** A refused handshake is warned about once per client address and limit per minute, for at most this many addresses. */
 const REFUSAL_LOG_WINDOW_MS = 60_000;
@@ -75,6 +103,8 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private readonly admission: AdmissionControl;
+  /** Connections still sending their request head (--handshake-timeout, --max-handshakes-per-ip). */
+  private readonly pending: PendingHandshakes;
   /** One tokenizer for every session's client messages (see ./xml/message-tokenizer.ts). */
   private readonly messages: MessageTokenizer;
   private readonly trusted;
@@ -103,7 +133,31 @@ export class Gateway {
     this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs, this.connectPacer);
     this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
-    this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
+    // Node's own head and request deadlines match --handshake-timeout, for keep-alive requests after
+    // the first (the first is covered, precisely, by the pending-handshake tracker below).
+    this.server = http.createServer(
+      {
+        maxHeaderSize: config.maxHeaderSize,
+        headersTimeout: config.handshakeTimeoutMs,
+        requestTimeout: config.handshakeTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, config.handshakeTimeoutMs),
+      },
+      (req, res) => {
+        this.pending.settle(req.socket);
+        this.onRequest(req, res);
+      },
+    );
+    this.pending = new PendingHandshakes(config, this.trusted, (socket) => {
+      this.metrics.handshakes.inc({ result: 'head_timeout' });
+      this.log.debug({ event: 'handshake_timeout', remote_addr: socket.remoteAddress }, 'request head not complete within --handshake-timeout');
+      refuse(socket, 408, 'Request Timeout: the request head did not arrive within --handshake-timeout\n');
+    });
+    this.server.on('connection', (socket: net.Socket) => {
+      if (this.pending.track(socket) === 'ok') return;
+      this.metrics.handshakes.inc({ result: 'pending_per_ip' });
+      this.refusedByLimit('max-handshakes-per-ip', 429, socket.remoteAddress ?? 'unknown');
+      refuse(socket, 429, 'Too Many Requests: too many connections from your address are still sending their request (--max-handshakes-per-ip)\n', 'Retry-After: 10\r\n');
+    });
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -114,7 +168,17 @@ export class Gateway {
       perMessageDeflate: false,
       handleProtocols: selectProtocol,
     });
-    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('upgrade', (req, socket, head) => {
+      this.pending.settle(req.socket);
+      // A bug in the upgrade path costs this one connection, never the process.
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch (err) {
+        this.log.error({ event: 'internal_error', where: 'upgrade', err: err instanceof Error ? err.stack : String(err) }, 'internal error in upgrade');
+        this.metrics.streamError('internal-server-error', 'gateway');
+        socket.destroy();
+      }
+    });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Node's parser errors: an oversized head (--max-header-size) is 431, anything else 400.
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
@@ -147,7 +211,11 @@ export class Gateway {
   private sweep(): void {
     const now = Date.now();
     for (const session of this.sessions) session.heartbeat(now);
-    this.admission.sweep();
+    try {
+      this.admission.sweep();
+    } catch (err) {
+      this.log.error({ event: 'internal_error', where: 'admission sweep', err: err instanceof Error ? err.stack : String(err) }, 'internal error in the admission sweep');
+    }
     for (const line of this.refusals.flush()) {
       const [limit, ip] = line.key.split('\u0000') as [AdmissionLimit, string];
       const from = ip === '*' ? 'other addresses' : ip;
@@ -156,6 +224,10 @@ export class Gateway {
         `${line.suppressed} more handshakes from ${from} refused by --${limit} in the last ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
       );
     }
+  }
+
+  get [kLiveSessions](): ReadonlySet<Session> {
+    return this.sessions;
   }
 
   get sessionCount(): number {
@@ -220,7 +292,8 @@ export class Gateway {
     }
     const value = limit === 'max-connections' ? this.config.maxConnections
       : limit === 'max-connections-per-ip' ? this.config.maxConnectionsPerIp
-        : `${this.config.connectionRatePerIp.count}/${this.config.connectionRatePerIp.windowMs / 1000}s`;
+        : limit === 'max-handshakes-per-ip' ? this.config.maxHandshakesPerIp
+          : `${this.config.connectionRatePerIp.count}/${this.config.connectionRatePerIp.windowMs / 1000}s`;
     const from = line.overflow ? 'a client (too many refused addresses to name each)' : ip;
     const held = line.suppressed > 0 ? `; ${line.suppressed} more refused since the last such line` : '';
     this.log.warn(
@@ -285,19 +358,29 @@ export class Gateway {
   }
 
   private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
+    const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config });
+    this.startSession(transport, ip, port, release);
+  }
+
+  /**
+   * Starts a session over any client transport (WebSocket here; BOSH beside it): the gateway's
+   * dialer, metrics and logger, counted in the sweep, the drain and the `connections` gauge.
+   * `release` frees the admission slot once both sides are closed.
+   */
+  startSession(transport: ClientTransport, clientAddress: string, clientPort: number | undefined, release: () => void): Session {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
     const session = new Session({
       config: this.config,
-      log: () => this.log.child({ conn_id: connId, remote_addr: ip }),
+      log: () => this.log.child({ conn_id: connId, remote_addr: clientAddress }),
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
-      transport: new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config }),
+      transport,
       dialer: this.dialer,
-      clientAddress: ip,
-      clientPort: port,
+      clientAddress,
+      clientPort,
       onClosed: (s) => {
         release();
         this.sessions.delete(s);
@@ -305,6 +388,7 @@ export class Gateway {
       },
     });
     this.sessions.add(session);
+    return session;
   }
 
   /** Resolves when no session is left, or after `ms` (then resolves false). */
