@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { cidrList, type Config } from './config';
+import { limitsFrom, type Limits } from './limits';
 import { clientAddress, isTrustedPeer } from './http/client-ip';
 import { publicAuthority } from './http/forwarded';
 import { OncePerWindow } from './http/once-per-window';
@@ -105,6 +106,8 @@ export class Gateway {
   private readonly admission: AdmissionControl;
   /** Connections still sending their request head (--handshake-timeout, --max-handshakes-per-ip). */
   private readonly pending: PendingHandshakes;
+  /** Every size and count limit, derived once from the configuration. */
+  private readonly limits: Limits;
   /** One tokenizer for every session's client messages (see ./xml/message-tokenizer.ts). */
   private readonly messages: MessageTokenizer;
   private readonly trusted;
@@ -127,7 +130,8 @@ export class Gateway {
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
     this.metrics.sessionStatesSource = () => this.sessionStates();
     this.admission = new AdmissionControl(config);
-    this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
+    this.limits = limitsFrom(config);
+    this.messages = new MessageTokenizer(this.limits.xml);
     this.trusted = cidrList(config.trustedProxies);
     this.connectPacer = config.upstreamConnectRate.count > 0 ? new ConnectPacer(config.upstreamConnectRate) : undefined;
     this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs, this.connectPacer);
@@ -161,10 +165,10 @@ export class Gateway {
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      // Frames above twice the stanza limit are refused by ws before being buffered (close 1009);
-      // anything in between reaches the session, which answers with a policy-violation stream error
-      // (Prosody's websocket_frame_buffer_limit follows the same rule).
-      maxPayload: 2 * config.maxStanzaSize,
+      // Messages above twice the element limit are refused by ws before being buffered (close 1009);
+      // anything smaller reaches the tokenizer, which ends an oversized element with policy-violation
+      // (see ./limits.ts).
+      maxPayload: this.limits.maxWebSocketMessageBytes,
       perMessageDeflate: false,
       handleProtocols: selectProtocol,
     });
@@ -358,7 +362,7 @@ export class Gateway {
   }
 
   private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
-    const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config });
+    const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.limits });
     this.startSession(transport, ip, port, release);
   }
 
@@ -377,6 +381,7 @@ export class Gateway {
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
+      limits: this.limits,
       transport,
       dialer: this.dialer,
       clientAddress,
