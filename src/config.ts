@@ -86,6 +86,12 @@ export interface Config {
   readonly workers: number;
   /** Serve clients that open with a classic `<stream:stream>` message (load-testing tools) in that framing. */
   readonly legacyFraming: 'auto' | 'off';
+  /** Serve the Converse.js chat page at `/` on the public listener (./http/web-client.ts). */
+  readonly webClient: boolean;
+  /** Converse.js `default_domain`: users may log in as `alice` instead of `alice@domain`; '' = none. */
+  readonly webClientDomain: string;
+  /** Further Converse.js settings (its `converse.initialize` options), merged over the gateway's. */
+  readonly webClientSettings: Readonly<Record<string, unknown>>;
   readonly logLevel: LogLevel;
   readonly logFormat: 'json' | 'pretty';
 }
@@ -228,6 +234,28 @@ const workers = scalar.transform((s, ctx) => {
   return z.NEVER;
 });
 
+const onOff = scalar.pipe(z.enum(['on', 'off'], { message: 'expected on or off' })).transform((v) => v === 'on');
+const domainOrEmpty = scalar.refine(
+  (s) => s === '' || /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(s),
+  'expected an XMPP domain such as example.org (or empty for none)',
+);
+/** A JSON object (flags, environment) or a mapping (config file), at most 16 KiB as JSON. */
+const jsonObject = z.union([z.string(), z.record(z.string(), z.unknown())]).transform((v, ctx): Record<string, unknown> => {
+  let value: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      value = v.trim() === '' ? {} : JSON.parse(v);
+    } catch {
+      value = null;
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || JSON.stringify(value).length > 16 * KiB) {
+    ctx.addIssue({ code: 'custom', message: 'expected a JSON object of Converse.js settings, e.g. {"i18n":"de","show_send_button":true} (at most 16 KiB)' });
+    return z.NEVER;
+  }
+  return value as Record<string, unknown>;
+});
+
 // ---------------------------------------------------------------- the settings table
 
 interface Setting {
@@ -273,6 +301,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) },
   { key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers },
   { key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) },
+  { key: 'webClient', flag: 'web-client', env: 'WEB_CLIENT', defaultText: 'off', help: 'on: serve the Converse.js chat page at / on the listener, connected to this gateway (npm run demo turns it on)', schema: onOff },
+  { key: 'webClientDomain', flag: 'web-client-domain', env: 'WEB_CLIENT_DOMAIN', defaultText: '', help: 'XMPP domain the chat page logs in to when a user types a bare name (Converse.js default_domain; empty = users type full JIDs)', schema: domainOrEmpty },
+  { key: 'webClientSettings', flag: 'web-client-settings', env: 'WEB_CLIENT_SETTINGS', defaultText: '{}', help: 'more Converse.js settings for the chat page, as a JSON object (a mapping in the config file), merged over the gateway\'s', schema: jsonObject },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) },
   { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) },
 ];

@@ -15,6 +15,8 @@ import { limitsFrom, type Limits } from './limits';
 import { clientAddress, isTrustedPeer } from './http/client-ip';
 import { publicAuthority } from './http/forwarded';
 import { OncePerWindow } from './http/once-per-window';
+import { altConnections, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
+import { WebClient, findConversePackage } from './http/web-client';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
 import type { ClientTransport } from './session/transport';
@@ -115,6 +117,10 @@ export class Gateway {
   private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
   private readonly originWarnings = new OncePerWindow(60_000, 1000);
+  /** The Converse.js page (--web-client on), else null. */
+  private readonly webClient: WebClient | null;
+  /** `host:port` the listener is bound to: the public host when a request names none. */
+  private boundHost = '';
   /** --upstream-connect-rate, shared by this worker's sessions; undefined when unlimited. */
   private readonly connectPacer: ConnectPacer | undefined;
   private readonly dialer: Dialer;
@@ -133,6 +139,7 @@ export class Gateway {
     this.limits = limitsFrom(config);
     this.messages = new MessageTokenizer(this.limits.xml);
     this.trusted = cidrList(config.trustedProxies);
+    this.webClient = config.webClient ? new WebClient(findConversePackage(), config.webClientDomain, config.webClientSettings) : null;
     this.connectPacer = config.upstreamConnectRate.count > 0 ? new ConnectPacer(config.upstreamConnectRate) : undefined;
     this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs, this.connectPacer);
     this.framing = initialFraming(config.legacyFraming);
@@ -204,6 +211,7 @@ export class Gateway {
     });
     this.sweepTimer = setInterval(() => this.sweep(), this.config.pingIntervalMs);
     const address = this.server.address() as AddressInfo;
+    this.boundHost = `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     this.log.info(
       { event: 'listening', address: address.address, port: address.port, path: this.config.path, upstream: `${this.config.upstream.host}:${this.config.upstream.port}` },
       `listening on ${address.address}:${address.port}${this.config.path}`,
@@ -261,6 +269,11 @@ export class Gateway {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = requestPath(req.url);
+    // XEP-0156 discovery and the chat page speak of the gateway's URL as the client sees it.
+    const authority = publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted));
+    const websocketUrl = publicWebSocketUrl(authority, this.config.path, this.boundHost);
+    if (serveHostMeta(req, res, path, altConnections(websocketUrl), authority, this.config.allowedOrigins)) return;
+    if (this.webClient?.handle(req, res, { path, websocketUrl })) return;
     if (path !== this.config.path) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not Found: the XMPP WebSocket endpoint is ${this.config.path}\n`);
       return;
