@@ -360,6 +360,7 @@ export function printConfig(config: Config): string {
  */
 function toRaw(key: string, value: unknown): unknown {
   if (value === null) return 'off';
+  // on/off settings parse to booleans; give them back in the grammar their schema reads.
   if (typeof value === 'boolean') return value ? 'on' : 'off';
   if (typeof value === 'number') return key.endsWith('Ms') ? `${value}ms` : value;
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
