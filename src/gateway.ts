@@ -28,9 +28,11 @@ import { WebSocketTransport } from './transports/websocket/transport';
 import type { Dialer } from './upstream/dialer';
 import { UpstreamProbe } from './upstream/probe';
 import { createUpstreamDialer } from './upstream/create';
+import { ConnectPacer } from './upstream/connect-pacer';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
+import { LogThrottle } from './util/log-throttle';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -83,11 +85,18 @@ function refuse(socket: net.Socket, status: number, reason: string, extraHeaders
 const CONN_ID_PREFIX = `${randomBytes(4).toString('hex')}-`;
 let connCounter = 0;
 
+/** Each row names the setting that refused, for the operator's log line (see refusedByLimit). */
 const ADMISSION_REJECTS = {
-  over_limit: { status: 503, result: 'over_limit', reason: 'Service Unavailable: the gateway is at its connection limit (--max-connections)\n', headers: 'Retry-After: 5\r\n' },
-  per_ip: { status: 429, result: 'over_limit', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
-  rate_limited: { status: 429, result: 'rate_limited', reason: 'Too Many Requests: new sessions from your address arrive too fast (--connection-rate-per-ip)\n', headers: 'Retry-After: 10\r\n' },
+  over_limit: { status: 503, result: 'over_limit', limit: 'max-connections', reason: 'Service Unavailable: the gateway is at its connection limit (--max-connections)\n', headers: 'Retry-After: 5\r\n' },
+  per_ip: { status: 429, result: 'over_limit', limit: 'max-connections-per-ip', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
+  rate_limited: { status: 429, result: 'rate_limited', limit: 'connection-rate-per-ip', reason: 'Too Many Requests: new sessions from your address arrive too fast (--connection-rate-per-ip)\n', headers: 'Retry-After: 10\r\n' },
 } as const;
+/** The limits whose refusals are warned about by name: the admission table's, and the pending-head cap. */
+type AdmissionLimit = (typeof ADMISSION_REJECTS)[keyof typeof ADMISSION_REJECTS]['limit'] | 'max-handshakes-per-ip';
+
+/** A refused handshake is warned about once per client address and limit per minute, for at most this many addresses. */
+const REFUSAL_LOG_WINDOW_MS = 60_000;
+const REFUSAL_LOG_MAX_ADDRESSES = 1000;
 
 export class Gateway {
   readonly config: Config;
@@ -105,12 +114,15 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
+  private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
   private readonly originWarnings = new OncePerWindow(60_000, 1000);
   /** The Converse.js page (--web-client on), else null. */
   private readonly webClient: WebClient | null;
   /** `host:port` the listener is bound to: the public host when a request names none. */
   private boundHost = '';
+  /** --upstream-connect-rate, shared by this worker's sessions; undefined when unlimited. */
+  private readonly connectPacer: ConnectPacer | undefined;
   private readonly dialer: Dialer;
   /** The framing every new WebSocket starts in (--legacy-framing). */
   private readonly framing: Framing;
@@ -131,7 +143,8 @@ export class Gateway {
     this.messages = new MessageTokenizer(this.limits.xml);
     this.trusted = cidrList(config.trustedProxies);
     this.webClient = config.webClient ? new WebClient(findConversePackage(), config.webClientDomain, config.webClientSettings) : null;
-    this.dialer = dialer ?? createUpstreamDialer(config, log, this.metrics);
+    this.connectPacer = config.upstreamConnectRate.count > 0 ? new ConnectPacer(config.upstreamConnectRate) : undefined;
+    this.dialer = dialer ?? createUpstreamDialer(config, log, this.metrics, this.connectPacer);
     this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     // Node's own head and request deadlines match --handshake-timeout, for keep-alive requests after
@@ -156,7 +169,7 @@ export class Gateway {
     this.server.on('connection', (socket: net.Socket) => {
       if (this.pending.track(socket) === 'ok') return;
       this.metrics.handshakes.inc({ result: 'pending_per_ip' });
-      this.log.debug({ event: 'handshake_rejected', result: 'pending_per_ip', remote_addr: socket.remoteAddress }, 'too many connections from one address still sending their request head');
+      this.refusedByLimit('max-handshakes-per-ip', 429, socket.remoteAddress ?? 'unknown');
       refuse(socket, 429, 'Too Many Requests: too many connections from your address are still sending their request (--max-handshakes-per-ip)\n', 'Retry-After: 10\r\n');
     });
     this.wss = new WebSocketServer({
@@ -192,7 +205,9 @@ export class Gateway {
   async listen(): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.config.listen.port, this.config.listen.host, () => {
+      // A reconnect storm arrives faster than one event loop accepts; Node's default backlog (511)
+      // would drop the excess SYNs, and each drop costs its client a 1 s, then 3 s retransmit.
+      this.server.listen({ port: this.config.listen.port, host: this.config.listen.host, backlog: this.config.listenBacklog }, () => {
         this.server.removeListener('error', reject);
         resolve();
       });
@@ -215,6 +230,14 @@ export class Gateway {
       this.admission.sweep();
     } catch (err) {
       this.log.error({ event: 'internal_error', where: 'admission sweep', err: err instanceof Error ? err.stack : String(err) }, 'internal error in the admission sweep');
+    }
+    for (const line of this.refusals.flush()) {
+      const [limit, ip] = line.key.split('\u0000') as [AdmissionLimit, string];
+      const from = ip === '*' ? 'other addresses' : ip;
+      this.log.warn(
+        { event: 'handshakes_rejected_suppressed', limit, remote_addr: ip === '*' ? undefined : ip, suppressed: line.suppressed },
+        `${line.suppressed} more handshakes from ${from} refused by --${limit} in the last ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
+      );
     }
   }
 
@@ -278,6 +301,29 @@ export class Gateway {
     rejectUpgrade(socket, status, reason, headers);
   }
 
+  /**
+   * An admission limit refused a handshake: the operator must learn which one (a load test or a NAT
+   * hitting --max-connections-per-ip looks like an outage from outside), at warn, but throttled so a
+   * flood of refusals cannot flood the log (see ./util/log-throttle.ts).
+   */
+  private refusedByLimit(limit: AdmissionLimit, status: number, ip: string): void {
+    const line = this.refusals.hit(`${limit}\u0000${ip}`, limit);
+    if (line === null) {
+      this.log.debug({ event: 'handshake_rejected', limit, status, remote_addr: ip }, `handshake refused by --${limit}`);
+      return;
+    }
+    const value = limit === 'max-connections' ? this.config.maxConnections
+      : limit === 'max-connections-per-ip' ? this.config.maxConnectionsPerIp
+        : limit === 'max-handshakes-per-ip' ? this.config.maxHandshakesPerIp
+          : `${this.config.connectionRatePerIp.count}/${this.config.connectionRatePerIp.windowMs / 1000}s`;
+    const from = line.overflow ? 'a client (too many refused addresses to name each)' : ip;
+    const held = line.suppressed > 0 ? `; ${line.suppressed} more refused since the last such line` : '';
+    this.log.warn(
+      { event: 'handshake_rejected', limit, limit_value: value, status, remote_addr: line.overflow ? undefined : ip, suppressed: line.suppressed },
+      `handshake from ${from} refused with ${status} by --${limit} (${value})${held}; further refusals for this address and limit are logged at most once per ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
+    );
+  }
+
   /** Counts a refused Origin and says, once a minute per Origin, what was compared and what would allow it. */
   private originRefused(refusal: NonNullable<Extract<HandshakeVerdict, { ok: false }>['origin']>, ip: string): void {
     this.metrics.originRefusals.inc({ reason: refusal.reason });
@@ -305,7 +351,9 @@ export class Gateway {
     const admitted = this.admission.admit(ip);
     if (admitted !== 'ok') {
       const r = ADMISSION_REJECTS[admitted];
-      this.reject(socket, r.result, r.status, r.reason, ip, r.headers);
+      this.metrics.handshakes.inc({ result: r.result });
+      this.refusedByLimit(r.limit, r.status, ip);
+      rejectUpgrade(socket, r.status, r.reason, r.headers);
       return;
     }
     // From here the admission slot belongs to this connection, whatever happens to the handshake.
@@ -403,6 +451,7 @@ export class Gateway {
         }
       }
       if (this.sweepTimer) clearInterval(this.sweepTimer);
+      this.connectPacer?.close();
       this.server.closeAllConnections();
       await serverClosed;
       this.wss.close();

@@ -8,9 +8,12 @@
  * community dashboards work.
  *
  * Hot-path counters are bound to their label values once (`.labels(...)` children), so counting an
- * element is a property lookup and an addition, not a label-hash computation.
+ * element is a property lookup and an addition, not a label-hash computation. The once-per-session
+ * ones (sessions, handshakes, connect time, session duration, closes) are fixed-label series too
+ * (./fast-metrics.ts), found by a Map lookup: session setup was 1.6× the floor's CPU, and prom-client's
+ * label hashing and validation on each of them was part of it.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from './version';
 import { FixedLabelCounter, FixedLabelHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics';
 import { ORIGIN_REFUSAL_REASONS } from './http/origin';
@@ -50,20 +53,20 @@ export class Metrics {
   // 'first' across cluster workers: it is a constant 1 per process, summing would report the worker count.
   readonly buildInfo = new Gauge({ name: `${PREFIX}build_info`, help: 'Always 1; labels say which version runs.', labelNames: ['version', 'node_version'] as const, aggregator: 'first', registers: [this.registry] });
   readonly connections: Gauge<'state'>;
-  readonly sessions = new Counter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, or legacy (a <stream:stream> message, as load-testing tools send).', labelNames: ['framing'] as const, registers: [this.registry] });
-  readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome (head_timeout, pending_per_ip: connections refused before their request head was complete).', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly sessions = new FixedLabelCounter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, or legacy (a <stream:stream> message, as load-testing tools send).', labelNames: ['framing'] as const, registers: [this.registry] });
+  readonly handshakes = new FixedLabelCounter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome (head_timeout, pending_per_ip: connections refused before their request head was complete).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly originRefusals = new Counter({ name: `${PREFIX}origin_refusals_total`, help: 'Browser requests refused by --allowed-origins (HTTP 403), by reason: null_origin, other_host (same-origin: another host name), not_listed.', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to get the XMPP server connection ready (routing, DNS, TCP, PROXY header, STARTTLS or TLS), by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly upstreamConnect = new FixedLabelHistogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to get the XMPP server connection ready (routing, DNS, waiting for --upstream-connect-rate, TCP, PROXY header, STARTTLS or TLS), by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly upstreamTlsUnverified = new Counter({ name: `${PREFIX}upstream_tls_unverified_total`, help: 'Sessions whose server certificate was NOT verified (--upstream-tls-verify off: development only).', registers: [this.registry] });
   readonly dnsLookups = new Counter({ name: `${PREFIX}dns_lookups_total`, help: 'DNS lookups for routing, by result: cache_hit, answered, negative (no such name/record), failed (timeout, server failure).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly streamOpen = new FixedLabelHistogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", labelNames: [] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly relayLatency = new FixedLabelHistogram({ name: `${PREFIX}relay_latency_seconds`, help: 'Element complete on one side to written on the other, by direction.', labelNames: ['direction'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly sessionDuration = new Histogram({ name: `${PREFIX}session_duration_seconds`, help: 'Session lifetime from WebSocket handshake to teardown, by close reason.', labelNames: ['reason'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
+  readonly sessionDuration = new FixedLabelHistogram({ name: `${PREFIX}session_duration_seconds`, help: 'Session lifetime from WebSocket handshake to teardown, by close reason.', labelNames: ['reason'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
   readonly elements = new FixedLabelCounter({ name: `${PREFIX}elements_total`, help: 'Top-level XML elements relayed, by direction (c2s = client to server) and stanza kind.', labelNames: ['direction', 'kind'] as const, registers: [this.registry] });
   readonly bytes = new FixedLabelCounter({ name: `${PREFIX}transferred_bytes_total`, help: 'Bytes relayed, by direction, as received (c2s: WebSocket payload; s2c: TCP payload).', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly elementSize = new FixedLabelHistogram({ name: `${PREFIX}element_size_bytes`, help: 'Size of relayed top-level elements, by direction.', labelNames: ['direction'] as const, buckets: SIZE_BUCKETS, registers: [this.registry] });
   readonly streamErrors = new Counter({ name: `${PREFIX}stream_errors_total`, help: 'Stream errors, by RFC 6120 condition and who caused them.', labelNames: ['condition', 'origin'] as const, registers: [this.registry] });
-  readonly wsCloses = new Counter({ name: `${PREFIX}ws_closes_total`, help: 'WebSocket connections ended, by close code (1006: dropped without a close frame).', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly wsCloses = new FixedLabelCounter({ name: `${PREFIX}ws_closes_total`, help: 'WebSocket connections ended, by close code (1006: dropped without a close frame).', labelNames: ['code'] as const, registers: [this.registry] });
   readonly pauses = new Counter({ name: `${PREFIX}backpressure_pauses_total`, help: 'Times reads were paused: ws = server slow, tcp = client slow, rate_limit = client over --max-bytes-per-second.', labelNames: ['side'] as const, registers: [this.registry] });
 
   /** The per-element hot path's series, bound once (see ./fast-metrics.ts). */
