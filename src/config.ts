@@ -77,6 +77,22 @@ export interface Config {
   readonly workers: number;
   /** Serve clients that open with a classic `<stream:stream>` message (load-testing tools) in that framing. */
   readonly legacyFraming: 'auto' | 'off';
+  /** Serve BOSH (XEP-0124/XEP-0206) on `boshPath` of the same listener. */
+  readonly bosh: boolean;
+  /** The HTTP path of the BOSH endpoint. */
+  readonly boshPath: string;
+  /** Longest time a BOSH request is held waiting for data (caps the client's `wait`), ms. */
+  readonly boshMaxWaitMs: number;
+  /** Most requests the gateway holds per BOSH session (caps the client's `hold`). */
+  readonly boshMaxHold: number;
+  /** A BOSH session with no request for this long is ended (`inactivity`), ms. */
+  readonly boshInactivityMs: number;
+  /** Longest `pause` a BOSH client may ask for (`maxpause`), ms; 0 = pausing not offered. */
+  readonly boshMaxPauseMs: number;
+  /** Largest BOSH request body, bytes (refused before it is read). */
+  readonly boshMaxBodySize: number;
+  /** Server data queued per BOSH session waiting for a request; above it the server is not read. */
+  readonly boshMaxQueued: number;
   readonly logLevel: LogLevel;
   readonly logFormat: 'json' | 'pretty';
 }
@@ -251,6 +267,14 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) },
   { key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers },
   { key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) },
+  { key: 'bosh', flag: 'bosh', env: 'BOSH', defaultText: 'on', help: 'serve BOSH (XEP-0124/XEP-0206) on --bosh-path of the same listener: on or off', schema: scalar.pipe(z.enum(['on', 'off'], { message: 'expected on or off' })).transform((v) => v === 'on') },
+  { key: 'boshPath', flag: 'bosh-path', env: 'BOSH_PATH', defaultText: '/http-bind', help: 'HTTP path of the BOSH endpoint (must differ from --path)', schema: path },
+  { key: 'boshMaxWaitMs', flag: 'bosh-max-wait', env: 'BOSH_MAX_WAIT', defaultText: '50s', help: "longest a BOSH request is held waiting for data (caps the client's wait; keep it under your proxy's read timeout, often 60 s)", schema: duration(1000, 10 * 60_000) },
+  { key: 'boshMaxHold', flag: 'bosh-max-hold', env: 'BOSH_MAX_HOLD', defaultText: '1', help: "most requests held per BOSH session (caps the client's hold; requests = hold + 1)", schema: integer(1, 8) },
+  { key: 'boshInactivityMs', flag: 'bosh-inactivity', env: 'BOSH_INACTIVITY', defaultText: '60s', help: 'a BOSH session with no request for this long ends (the client is gone)', schema: duration(5000, HOUR) },
+  { key: 'boshMaxPauseMs', flag: 'bosh-max-pause', env: 'BOSH_MAX_PAUSE', defaultText: '120s', help: 'longest pause a BOSH client may ask for (XEP-0124 §10 maxpause; 0 = not offered)', schema: durationOrZero(5000, HOUR) },
+  { key: 'boshMaxBodySize', flag: 'bosh-max-body-size', env: 'BOSH_MAX_BODY_SIZE', defaultText: '512KiB', help: 'largest BOSH request body, refused with HTTP 413 before it is read', schema: bytes(10_000, 64 * MiB) },
+  { key: 'boshMaxQueued', flag: 'bosh-max-queued', env: 'BOSH_MAX_QUEUED', defaultText: '1MiB', help: 'server data queued per BOSH session for the next request; above it the server is not read (nothing is dropped)', schema: bytes(16 * KiB, 1024 * MiB) },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) },
   { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) },
 ];
@@ -348,6 +372,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     config[s.key] = parsed.data;
   }
   const frozen = Object.freeze(config as unknown as Config);
+  if (frozen.bosh && frozen.boshPath === frozen.path) {
+    throw new ConfigError(`--bosh-path ${frozen.boshPath} is also the WebSocket --path: give BOSH its own path (or --bosh off)`);
+  }
   if (values['print-config']) return { kind: 'print-config', config: frozen, text: printConfig(frozen) };
   return { kind: 'run', config: frozen };
 }

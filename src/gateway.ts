@@ -19,12 +19,16 @@ import { UpstreamProbe } from './upstream/probe';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
+import { BoshEndpoint, type BoshRouter } from './transports/bosh/endpoint';
+import type { BoshCoreLink } from './transports/bosh/core-link';
 
 export interface GatewayOptions {
   readonly config: Config;
   readonly log: Logger;
   /** Defaults to a fresh registry with Node's default metrics. */
   readonly metrics?: Metrics;
+  /** With --workers > 1: how BOSH requests reach the worker holding their session (./transports/bosh/peers.ts). */
+  readonly boshRouter?: BoshRouter;
 }
 
 
@@ -66,8 +70,10 @@ export class Gateway {
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
+  /** The BOSH endpoint on --bosh-path, or null with --bosh off. */
+  readonly bosh: BoshEndpoint | null;
 
-  constructor({ config, log, metrics }: GatewayOptions) {
+  constructor({ config, log, metrics, boshRouter }: GatewayOptions) {
     this.config = config;
     this.log = log;
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
@@ -87,6 +93,17 @@ export class Gateway {
       perMessageDeflate: false,
       handleProtocols: selectProtocol,
     });
+    this.bosh = config.bosh
+      ? new BoshEndpoint({
+          config,
+          log,
+          metrics: this.metrics,
+          admit: (ip) => this.admission.admit(ip),
+          startCore: (link, ip, sid) => this.startBoshCore(link, ip, sid),
+          isDraining: () => this.draining !== null,
+          router: boshRouter,
+        })
+      : null;
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Node's parser errors: an oversized head (--max-header-size) is 431, anything else 400.
@@ -148,6 +165,10 @@ export class Gateway {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = requestPath(req.url);
+    if (this.bosh !== null && path === this.config.boshPath) {
+      this.bosh.handle(req, res, clientAddress(req.socket.remoteAddress, req.headers, this.trusted));
+      return;
+    }
     if (path !== this.config.path) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not Found: the XMPP WebSocket endpoint is ${this.config.path}\n`);
       return;
@@ -211,13 +232,21 @@ export class Gateway {
     };
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, release: () => void): void {
+  /**
+   * A BOSH session's XMPP side: the same session core as a WebSocket's, fed through the BOSH link
+   * (./transports/bosh/core-link.ts). Admission was granted by the BOSH endpoint.
+   */
+  private startBoshCore(link: BoshCoreLink, ip: string, sid: string): Session {
+    return this.onWebSocket(link as unknown as WebSocket, link as unknown as Duplex, ip, this.releaser(ip), { transport: 'bosh', sid });
+  }
+
+  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, release: () => void, bindings: object = {}): Session {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
     const session = new Session({
       config: this.config,
-      log: () => this.log.child({ conn_id: connId, remote_addr: ip }),
+      log: () => this.log.child({ conn_id: connId, remote_addr: ip, ...bindings }),
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
@@ -231,6 +260,7 @@ export class Gateway {
       },
     });
     this.sessions.add(session);
+    return session;
   }
 
   /** Resolves when no session is left, or after `ms` (then resolves false). */
@@ -261,6 +291,7 @@ export class Gateway {
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeIdleConnections();
       this.log.info({ event: 'draining', sessions: this.sessions.size, grace_s: graceMs / 1000 }, 'draining: no new sessions');
+      this.bosh?.drain();
       if (!(await this.whenIdle(graceMs))) {
         this.log.info({ event: 'drain_deadline', sessions: this.sessions.size }, 'drain deadline: ending remaining sessions');
         for (const session of this.sessions) session.shutdown();
@@ -269,6 +300,7 @@ export class Gateway {
           for (const session of this.sessions) session.destroy();
         }
       }
+      this.bosh?.destroy();
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       this.server.closeAllConnections();
       await serverClosed;

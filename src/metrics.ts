@@ -14,6 +14,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { VERSION } from './version';
 import { FixedLabelCounter, FixedLabelHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics';
 import { FAILURES, STREAM_ERROR_CONDITIONS, type ErrorOrigin, type StreamErrorCondition } from './xmpp/stream-error';
+import { BOSH_CONDITIONS } from './transports/bosh/conditions';
 
 export const PREFIX = 'xmppgw_';
 
@@ -29,6 +30,16 @@ const HANDSHAKE_RESULTS: readonly HandshakeResult[] = ['accepted', 'bad_protocol
 const CONNECT_RESULTS: readonly ConnectResult[] = ['ok', 'refused', 'timeout', 'error'];
 export const SESSION_STATES: readonly SessionState[] = ['awaiting_open', 'connecting', 'open', 'closing'];
 const PAUSE_SIDES: readonly PauseSide[] = ['ws', 'tcp', 'rate_limit'];
+/** How a BOSH HTTP request was answered or routed (the `result` label of xmppgw_bosh_requests_total). */
+export type BoshRequestResult =
+  | 'created' | 'accepted' | 'out_of_order' | 'repeated' | 'forwarded' | 'preflight'
+  | 'bad_request' | 'too_large' | 'item_not_found' | 'bad_origin' | 'bad_method' | 'over_limit' | 'rate_limited' | 'draining';
+export const BOSH_REQUEST_RESULTS: readonly BoshRequestResult[] = [
+  'created', 'accepted', 'out_of_order', 'repeated', 'forwarded', 'preflight',
+  'bad_request', 'too_large', 'item_not_found', 'bad_origin', 'bad_method', 'over_limit', 'rate_limited', 'draining',
+];
+/** Why BOSH sessions ended: a terminal condition (XEP-0124 §17.2), `none` (clean), or `inactivity`. */
+const BOSH_END_LABELS = [...BOSH_CONDITIONS, 'none', 'inactivity'] as const;
 const ORIGINS: readonly ErrorOrigin[] = ['gateway', 'client', 'server'];
 /** The close codes the gateway sends or sees; anything else is counted as `other`. */
 const CLOSE_CODES = ['1000', '1001', '1003', '1006', '1007', '1009', '1011', 'other'] as const;
@@ -62,6 +73,13 @@ export class Metrics {
   readonly wsCloses = new Counter({ name: `${PREFIX}ws_closes_total`, help: 'WebSocket connections ended, by close code (1006: dropped without a close frame).', labelNames: ['code'] as const, registers: [this.registry] });
   readonly pauses = new Counter({ name: `${PREFIX}backpressure_pauses_total`, help: 'Times reads were paused: ws = server slow, tcp = client slow, rate_limit = client over --max-bytes-per-second.', labelNames: ['side'] as const, registers: [this.registry] });
 
+  readonly boshSessions: Gauge;
+  readonly boshHeld: Gauge;
+  readonly boshRequests = new Counter({ name: `${PREFIX}bosh_requests_total`, help: 'BOSH HTTP requests, by how they were handled (created a session, accepted in order, held out of order, repeated rid answered from cache, forwarded to the worker holding the session, or refused).', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly boshTerminations = new Counter({ name: `${PREFIX}bosh_terminations_total`, help: 'BOSH sessions ended, by the terminal condition sent (none = clean end, inactivity = the client stopped sending requests).', labelNames: ['condition'] as const, registers: [this.registry] });
+  /** Called at scrape time: live BOSH sessions and held requests; set by the BOSH endpoint. */
+  boshSource: (() => { sessions: number; held: number }) | null = null;
+
   /** The per-element hot path's series, bound once (see ./fast-metrics.ts). */
   readonly hot: {
     readonly elements: Record<Direction, Record<ElementKind, CounterSeries<'direction' | 'kind'>>>;
@@ -87,6 +105,22 @@ export class Metrics {
         for (const state of SESSION_STATES) this.set({ state }, counts[state]);
       },
     });
+    this.boshSessions = new Gauge({
+      name: `${PREFIX}bosh_sessions`, help: 'Open BOSH sessions (also counted in xmppgw_connections), at scrape time.', registers: [this.registry],
+      collect() {
+        if (metrics.boshSource !== null) this.set(metrics.boshSource().sessions);
+      },
+    });
+    this.boshHeld = new Gauge({
+      name: `${PREFIX}bosh_held_requests`, help: 'BOSH HTTP requests held open waiting for data, at scrape time.', registers: [this.registry],
+      collect() {
+        if (metrics.boshSource !== null) this.set(metrics.boshSource().held);
+      },
+    });
+    this.boshSessions.set(0);
+    this.boshHeld.set(0);
+    for (const result of BOSH_REQUEST_RESULTS) this.boshRequests.inc({ result }, 0);
+    for (const condition of BOSH_END_LABELS) this.boshTerminations.inc({ condition }, 0);
     this.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
     for (const state of SESSION_STATES) this.connections.set({ state }, 0);
     for (const result of HANDSHAKE_RESULTS) this.handshakes.inc({ result }, 0);

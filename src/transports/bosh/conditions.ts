@@ -39,3 +39,21 @@ export function terminateStatus(condition: BoshCondition | null, legacy: boolean
   if (!legacy || condition === null) return 200;
   return LEGACY_STATUS[condition] ?? 200;
 }
+
+/**
+ * The terminal condition for a stream error that ends a BOSH session. The gateway's own errors that
+ * have a BOSH twin (XEP-0124 §17.2) use it; every other stream error, and any error the server sent,
+ * is `remote-stream-error` with the `<stream:error/>` inside the body (XEP-0206 §6).
+ */
+export function boshConditionOf(streamCondition: string, fromServer: boolean): { readonly condition: BoshCondition; readonly withError: boolean } {
+  if (!fromServer) {
+    switch (streamCondition) {
+      case 'system-shutdown':
+      case 'remote-connection-failed':
+      case 'host-unknown':
+      case 'policy-violation':
+        return { condition: streamCondition, withError: false };
+    }
+  }
+  return { condition: 'remote-stream-error', withError: true };
+}

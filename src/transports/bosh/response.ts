@@ -43,7 +43,8 @@ export interface CreationAttrs {
   readonly polling: number;
   /** Seconds without a request before the session ends. */
   readonly inactivity: number;
-  readonly maxpause: number;
+  /** Longest pause allowed (§10), seconds; undefined when pausing is off. */
+  readonly maxpause: number | undefined;
   /** The lower of the client's `ver` and ours; undefined for a legacy client (§19). */
   readonly ver: string | undefined;
   /** The XMPP domain, from the server's stream header. */
