@@ -13,20 +13,26 @@ import { cidrList, type Config } from './config';
 import { clientAddress } from './http/client-ip';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
-import { AdmissionControl } from './ws/admission';
-import { checkUpgrade, requestPath, selectProtocol } from './ws/handshake';
+import type { ClientTransport } from './session/transport';
+import { AdmissionControl } from './http/admission';
+import { checkUpgrade, requestPath, selectProtocol } from './transports/websocket/handshake';
+import { initialFraming, type Framing } from './transports/websocket/framing';
+import { WebSocketTransport } from './transports/websocket/transport';
+import type { Dialer } from './upstream/dialer';
+import { plainDialer } from './upstream/plain-dialer';
 import { UpstreamProbe } from './upstream/probe';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
 import { BoshEndpoint, type BoshRouter } from './transports/bosh/endpoint';
-import type { BoshCoreLink } from './transports/bosh/core-link';
 
 export interface GatewayOptions {
   readonly config: Config;
   readonly log: Logger;
   /** Defaults to a fresh registry with Node's default metrics. */
   readonly metrics?: Metrics;
+  /** How sessions reach the XMPP server (./upstream/dialer.ts); defaults to plain TCP to `config.upstream`. */
+  readonly dialer?: Dialer;
   /** With --workers > 1: how BOSH requests reach the worker holding their session (./transports/bosh/peers.ts). */
   readonly boshRouter?: BoshRouter;
 }
@@ -67,13 +73,16 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
+  private readonly dialer: Dialer;
+  /** The framing every new WebSocket starts in (--legacy-framing). */
+  private readonly framing: Framing;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
   /** The BOSH endpoint on --bosh-path, or null with --bosh off. */
   readonly bosh: BoshEndpoint | null;
 
-  constructor({ config, log, metrics, boshRouter }: GatewayOptions) {
+  constructor({ config, log, metrics, dialer, boshRouter }: GatewayOptions) {
     this.config = config;
     this.log = log;
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
@@ -81,6 +90,8 @@ export class Gateway {
     this.admission = new AdmissionControl(config);
     this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
     this.trusted = cidrList(config.trustedProxies);
+    this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs);
+    this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.wss = new WebSocketServer({
@@ -99,7 +110,7 @@ export class Gateway {
           log,
           metrics: this.metrics,
           admit: (ip) => this.admission.admit(ip),
-          startCore: (link, ip, sid) => this.startBoshCore(link, ip, sid),
+          startCore: (transport, ip, sid) => this.startBoshCore(transport, ip, sid),
           isDraining: () => this.draining !== null,
           router: boshRouter,
         })
@@ -214,7 +225,7 @@ export class Gateway {
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.metrics.handshakes.inc({ result: 'accepted' });
-      this.onWebSocket(ws, socket, ip, release);
+      this.onWebSocket(ws, socket, ip, req.socket.remotePort, release);
     });
   }
 
@@ -233,26 +244,37 @@ export class Gateway {
   }
 
   /**
-   * A BOSH session's XMPP side: the same session core as a WebSocket's, fed through the BOSH link
-   * (./transports/bosh/core-link.ts). Admission was granted by the BOSH endpoint.
+   * A BOSH session's XMPP side: the same session core as a WebSocket's, with the BOSH transport as
+   * its client side. Admission was granted by the BOSH endpoint.
    */
-  private startBoshCore(link: BoshCoreLink, ip: string, sid: string): Session {
-    return this.onWebSocket(link as unknown as WebSocket, link as unknown as Duplex, ip, this.releaser(ip), { transport: 'bosh', sid });
+  private startBoshCore(transport: ClientTransport, ip: string, sid: string): Session {
+    return this.startSession(transport, ip, undefined, this.releaser(ip), { sid });
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, release: () => void, bindings: object = {}): Session {
+  private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
+    const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config });
+    this.startSession(transport, ip, port, release);
+  }
+
+  /**
+   * Starts a session over any client transport (WebSocket here; BOSH beside it): the gateway's
+   * dialer, metrics and logger, counted in the sweep, the drain and the `connections` gauge.
+   * `release` frees the admission slot once both sides are closed.
+   */
+  startSession(transport: ClientTransport, clientAddress: string, clientPort: number | undefined, release: () => void, bindings: object = {}): Session {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
     const session = new Session({
       config: this.config,
-      log: () => this.log.child({ conn_id: connId, remote_addr: ip, ...bindings }),
+      log: () => this.log.child({ conn_id: connId, remote_addr: clientAddress, ...bindings }),
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
-      messages: this.messages,
-      ws,
-      socket,
+      transport,
+      dialer: this.dialer,
+      clientAddress,
+      clientPort,
       onClosed: (s) => {
         release();
         this.sessions.delete(s);

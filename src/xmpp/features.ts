@@ -7,7 +7,7 @@
  */
 import { childrenOf, type Child } from '../xml/children';
 import type { ElementToken } from '../xml/tokens';
-import { getAttr } from '../framing/rfc7395';
+import { getAttr } from '../xml/attributes';
 import { NS_TLS } from './namespaces';
 
 export type FeaturesRewrite =

@@ -14,6 +14,8 @@ export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_XML = 'http://www.w3.org/XML/1998/namespace';
 /** RFC 7395 §3.1: the WebSocket subprotocol name. */
 export const WS_SUBPROTOCOL = 'xmpp';
+/** RFC 6120 §6.4: SASL negotiation (`<success/>` allows the stream restart, §6.4.6). */
+export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 /** XEP-0124 §4: the namespace of the BOSH `<body/>` wrapper. */
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
 /** XEP-0206 §3: the `xmpp:` attributes of the BOSH `<body/>` (version, restart, restartlogic). */

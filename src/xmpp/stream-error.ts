@@ -9,7 +9,7 @@
 import { NS_STREAMS, NS_XMPP_STREAMS } from './namespaces';
 import { escapeText } from '../xml/escape';
 import { childrenOf } from '../xml/children';
-import type { ElementToken } from '../xml/tokens';
+import type { ElementToken, TokenizerCondition } from '../xml/tokens';
 
 /** RFC 6120 §4.9.3: every defined stream-error condition. */
 export const STREAM_ERROR_CONDITIONS = [
@@ -201,4 +201,18 @@ export function streamErrorConditionOf(el: Pick<ElementToken, 'bytes' | 'nameEnd
     if (isStreamErrorCondition(name)) return name;
   }
   return 'undefined-condition';
+}
+
+/** What is wrong with client XML (a tokenizer condition, or a bad framing namespace) → the row it ends the session with. */
+export function clientXmlFailure(condition: TokenizerCondition | 'invalid-namespace'): FailureCode {
+  switch (condition) {
+    case 'restricted-xml':
+      return 'CLIENT_RESTRICTED_XML';
+    case 'policy-violation':
+      return 'CLIENT_TOO_BIG';
+    case 'invalid-namespace':
+      return 'BAD_FRAMING_NAMESPACE';
+    default:
+      return 'CLIENT_NOT_WELL_FORMED';
+  }
 }

@@ -1,4 +1,4 @@
-import { AdmissionControl } from '../../src/ws/admission';
+import { AdmissionControl } from '../../src/http/admission';
 
 describe('AdmissionControl', () => {
   let now = 0;

@@ -1,13 +1,7 @@
 import * as ltx from 'ltx';
-import {
-  classifyClientElement,
-  closeElement,
-  namespaceScope,
-  openElement,
-  openFromStreamHeader,
-  streamHeaderFromOpen,
-  toStandaloneElement,
-} from '../../src/framing/rfc7395';
+import { classifyClientElement, closeElement, openElement, openFromStreamHeader } from '../../src/transports/websocket/rfc7395';
+import { namespaceScope, toStandaloneElement } from '../../src/xml/standalone';
+import { streamHeaderFromOpen } from '../../src/xmpp/stream';
 import { XmlTokenizer } from '../../src/xml/tokenizer';
 import type { ElementToken, StreamOpenToken } from '../../src/xml/tokens';
 

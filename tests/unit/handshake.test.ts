@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { checkOrigin, checkUpgrade, offeredProtocols, requestPath, selectProtocol } from '../../src/ws/handshake';
+import { checkOrigin, checkUpgrade, offeredProtocols, requestPath, selectProtocol } from '../../src/transports/websocket/handshake';
 
 const req = (url: string, protocol?: string) =>
   ({ url, headers: protocol === undefined ? {} : { 'sec-websocket-protocol': protocol } }) as unknown as IncomingMessage;

@@ -1,4 +1,4 @@
-import { classifyLegacyMessage, legacyStreamHeader } from '../../src/framing/legacy';
+import { classifyLegacyMessage, legacyStreamHeader } from '../../src/transports/websocket/legacy';
 
 const b = (s: string) => Buffer.from(s, 'utf8');
 const HEADER = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";

@@ -5,7 +5,7 @@
  * a `CoreLink` (client elements in, stream open/restart, logout, vanished) and the core calls back
  * `opened`, `deliver` and `ended`. A BOSH session and a WebSocket session differ only here.
  */
-import type { Attribute } from '../../xml/tokens';
+import type { Attribute, ElementToken } from '../../xml/tokens';
 import type { BoshCondition } from './conditions';
 import { terminateStatus } from './conditions';
 import type { BoshRequest } from './request';
@@ -22,18 +22,24 @@ export interface HttpExchange {
   onAbort(cb: () => void): void;
 }
 
-/** What the BOSH side asks of the session core. */
+/** What the BOSH side asks of the session core (./transport.ts implements it). */
 export interface CoreLink {
-  /** `<open/>` with these attributes: opens the stream, or restarts it (XEP-0206 §5). */
+  /** A request of `bytes` bytes is being processed; returns its arrival time for relay latency. */
+  received(bytes: number): number;
+  /** The request was handled: its bytes count against --max-bytes-per-second. */
+  consumed(bytes: number): void;
+  /** Opens the stream, or restarts it (XEP-0206 §5), with these stream attributes. */
   open(attrs: readonly Attribute[]): void;
   /** One standalone client element for the server. */
-  element(bytes: Buffer): void;
+  element(el: ElementToken, receivedAt: number): void;
   /** type='terminate' (XEP-0124 §13): end the stream cleanly. */
   logout(): void;
-  /** The client is gone (inactivity, protocol violation): end without a goodbye. */
-  gone(reason: 'inactivity' | 'item-not-found'): void;
+  /** The BOSH session is over (answered, timed out or broken): the core's client side is closed. Once. */
+  gone(detail: string): void;
   /** Bytes of server data queued for the client; the core pauses server reads above its limit. */
   backlog(bytes: number): void;
+  /** Bytes written to the client. */
+  sent(bytes: number): void;
 }
 
 export interface BoshLimits {
@@ -127,8 +133,10 @@ export class BoshSession {
   start(): void {
     const request = this.creation!;
     this.creation = null;
+    const at = this.link.received(request.bytes);
     this.link.open(this.openAttrs);
-    for (const el of request.payload) this.link.element(el);
+    for (const el of request.payload) this.link.element(el, at);
+    this.link.consumed(request.bytes);
   }
 
   // ---------------------------------------------------------------- requests from the client
@@ -209,8 +217,10 @@ export class BoshSession {
       this.flush();
       return;
     }
+    const at = this.link.received(request.bytes);
     if (request.restart) this.link.open(this.openAttrs);
-    for (const el of request.payload) this.link.element(el);
+    for (const el of request.payload) this.link.element(el, at);
+    this.link.consumed(request.bytes);
     if (request.terminate) {
       // §13: the core closes the stream; ended() answers this request with type='terminate'.
       this.link.logout();
@@ -356,7 +366,8 @@ export class BoshSession {
     this.window.recordAnswer(held.rid, body);
     // Written even if the client is gone: then the repeat of this rid gets the same bytes (§14.3).
     held.http.respond(status, body);
-    if (last) this.finishGone(this.ending!.condition, 'terminated');
+    this.link.sent(body.length);
+    if (last) this.finishGone(this.ending!.condition ?? 'none', 'terminate body sent');
     else this.afterAnswer();
   }
 
@@ -372,7 +383,7 @@ export class BoshSession {
     this.inactivityTimer = setTimeout(() => {
       this.inactivityTimer = null;
       if (this.held.length > 0 || this.gone) return;
-      if (this.ending !== null) this.finishGone(this.ending.condition, 'terminated (no request came to carry the terminate body)');
+      if (this.ending !== null) this.finishGone(this.ending.condition ?? 'none', 'ended; no request came to carry the terminate body');
       else this.abandon('inactivity', `no request for ${this.inactivityS} s`);
     }, this.inactivityS * 1000);
   }
@@ -385,12 +396,13 @@ export class BoshSession {
   /** The client is gone or broke the protocol: end the core session without a goodbye to anyone. */
   private abandon(reason: 'inactivity' | 'item-not-found', why: string): void {
     if (this.gone) return;
-    if (this.ending === null) this.link.gone(reason);
+    // Held requests learn it too; the last one answered ends the session (see answer()).
+    if (reason === 'item-not-found') this.ending ??= { condition: 'item-not-found', children: EMPTY };
     this.respondAll();
-    this.finishGone(reason === 'inactivity' ? null : 'item-not-found', why, reason);
+    this.finishGone(reason, why);
   }
 
-  private finishGone(condition: BoshCondition | null, why: string, reason?: string): void {
+  private finishGone(label: BoshCondition | 'none' | 'inactivity', why: string): void {
     if (this.gone) return;
     this.gone = true;
     this.stopInactivity();
@@ -402,12 +414,13 @@ export class BoshSession {
     for (const s of this.stalled.splice(0)) s.http.respond(200, bodyXml([]));
     for (const e of this.window.drainEarly()) e.http.respond(200, bodyXml([]));
     this.queue = [];
-    this.events.onGone(this, reason === 'inactivity' ? 'inactivity' : condition ?? 'none', why);
+    this.link.gone(`BOSH session ended (${label}): ${why}`);
+    this.events.onGone(this, label, why);
   }
 
   /** Forced end (process stopping): answer what is held and forget the session. */
   destroy(): void {
-    if (!this.gone) this.finishGone('system-shutdown', 'destroyed');
+    if (!this.gone) this.finishGone('system-shutdown', 'the gateway stopped');
   }
 
   get heldCount(): number {

@@ -5,7 +5,7 @@
  * one setting governs both transports. Pure.
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { checkOrigin } from '../../ws/handshake';
+import { checkOrigin } from '../websocket/handshake';
 
 /** How long a browser may cache a preflight answer, seconds (browsers cap it: Chromium at 2 h). */
 const PREFLIGHT_MAX_AGE_S = 7200;

@@ -14,11 +14,11 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Logger } from 'pino';
 import type { Config } from '../../config';
 import type { BoshRequestResult, Metrics } from '../../metrics';
-import type { Admission } from '../../ws/admission';
+import type { Admission } from '../../http/admission';
 import { VERSION } from '../../version';
 import { BoshSession, type BoshLimits, type HttpExchange } from './bosh-session';
 import { terminateStatus, type BoshCondition } from './conditions';
-import { BoshCoreLink } from './core-link';
+import { BoshTransport } from './transport';
 import { corsFor, preflightHeaders } from './cors';
 import { BodyReader, type BoshRequest } from './request';
 import { terminateBody } from './response';
@@ -45,7 +45,7 @@ export interface BoshEndpointOptions {
   /** Admission for a new session (the WebSocket side's limits); on 'ok' `startCore` owns the slot. */
   readonly admit: (ip: string) => Admission;
   /** Starts the session core for a BOSH session; the core releases the admission slot when it ends. */
-  readonly startCore: (link: BoshCoreLink, ip: string, sid: string) => CoreHandle;
+  readonly startCore: (transport: BoshTransport, ip: string, sid: string) => CoreHandle;
   readonly isDraining: () => boolean;
   readonly router?: BoshRouter;
 }
@@ -230,15 +230,15 @@ export class BoshEndpoint {
     }
     this.count('created');
     const sid = (this.opts.router?.sidPrefix ?? '') + randomBytes(15).toString('base64url');
-    const link = new BoshCoreLink(this.opts.config.wsHighWaterMark / this.opts.config.boshMaxQueued);
-    const core = this.opts.startCore(link, ip, sid);
-    const bosh = new BoshSession(sid, request, new Exchange(res, headers), this.limits, link, {
+    const transport = new BoshTransport(this.opts.config.boshMaxQueued);
+    const core = this.opts.startCore(transport, ip, sid);
+    const bosh = new BoshSession(sid, request, new Exchange(res, headers), this.limits, transport, {
       onGone: (s, label, why) => this.onGone(s, label, why, ip),
       onHeldChange: (delta) => {
         this.held += delta;
       },
     });
-    link.attach(bosh);
+    transport.bind(bosh);
     this.sessions.set(sid, { bosh, core });
     this.opts.log.debug({ event: 'bosh_session_created', sid, remote_addr: ip, wait: bosh.wait, hold: bosh.hold, legacy: bosh.legacy }, 'BOSH session created');
     bosh.start();

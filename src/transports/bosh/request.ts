@@ -6,7 +6,7 @@
  */
 import { XmlTokenizer } from '../../xml/tokenizer';
 import type { Attribute, ElementToken, TokenizerLimits } from '../../xml/tokens';
-import { toStandaloneElement } from '../../framing/rfc7395';
+import { toStandaloneElement } from '../../xml/standalone';
 import { NS_CLIENT, NS_HTTPBIND, NS_XBOSH } from '../../xmpp/namespaces';
 import type { BoshCondition } from './conditions';
 
@@ -38,7 +38,7 @@ export interface BoshRequest {
    * inherits from `<body/>` is declared on it, and stanzas that inherit the httpbind default
    * namespace get `jabber:client` (XEP-0206 §2 note: many clients leave it out).
    */
-  readonly payload: readonly Buffer[];
+  readonly payload: readonly ElementToken[];
   /** Byte length of the whole request, for metrics and logs. */
   readonly bytes: number;
 }
@@ -95,18 +95,40 @@ export class BodyReader {
     // Children that inherit the default namespace: httpbind (or none) means jabber:client here.
     const defaultNs = scope.get('');
     if (defaultNs === undefined || defaultNs === NS_HTTPBIND) scope.set('', NS_CLIENT);
-    const payload: Buffer[] = [];
+    const payload: ElementToken[] = [];
     for (let i = 1; i < tokens.length - 1; i++) {
       const el = tokens[i] as ElementToken;
       const standalone = toStandaloneElement(el, scope);
       if (standalone === null) return fail(`<${el.name}> uses a namespace prefix that is not declared`);
-      payload.push(standalone);
+      payload.push(standalone === el.bytes ? el : new StandaloneElement(standalone, el));
     }
     return validate(first.attrs, scope, payload, bytes.length);
   }
 }
 
-function validate(attrs: readonly Attribute[], scope: ReadonlyMap<string, string>, payload: Buffer[], bytes: number): ParseResult {
+/** A child with the declarations it inherited from `<body/>` added after its name (offsets before them unchanged). */
+class StandaloneElement implements ElementToken {
+  readonly kind = 'element' as const;
+  readonly outerPrefixes: readonly string[] = [];
+  constructor(
+    readonly bytes: Buffer,
+    private readonly source: ElementToken,
+  ) {}
+
+  get name(): string {
+    return this.source.name;
+  }
+
+  get nameEnd(): number {
+    return this.source.nameEnd;
+  }
+
+  get attrs(): readonly Attribute[] {
+    return this.source.attrs;
+  }
+}
+
+function validate(attrs: readonly Attribute[], scope: ReadonlyMap<string, string>, payload: ElementToken[], bytes: number): ParseResult {
   const ridText = attr(attrs, 'rid');
   if (ridText === undefined) return fail("missing 'rid' (XEP-0124 §7.1)");
   const rid = /^\d{1,16}$/.test(ridText) ? Number(ridText) : NaN;

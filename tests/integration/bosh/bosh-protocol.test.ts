@@ -4,7 +4,7 @@
  */
 import { startGateway, type RunningGateway } from '../../helpers/gateway';
 import { FakeServer } from '../../helpers/fake-server';
-import { BODY_NS, BoshSessionClient, boshPost, children } from '../../helpers/bosh-client';
+import { BoshSessionClient, children } from '../../helpers/bosh-client';
 
 let server: FakeServer;
 let gw: RunningGateway;

@@ -1,10 +1,10 @@
 /**
  * HTTP upgrade policy (RFC 6455 §4.2, RFC 7395 §3.1): which requests may become XMPP WebSockets.
- * Pure decisions here; ../gateway.ts acts on them. A refusal is a short plain-text HTTP response,
+ * Pure decisions here; ../../gateway.ts acts on them. A refusal is a short plain-text HTTP response,
  * never a WebSocket that is closed right away, so proxies and browsers show the real reason.
  */
 import type { IncomingMessage } from 'node:http';
-import { WS_SUBPROTOCOL } from '../xmpp/namespaces';
+import { WS_SUBPROTOCOL } from '../../xmpp/namespaces';
 
 export type HandshakeVerdict =
   | { readonly ok: true }

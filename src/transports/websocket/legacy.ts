@@ -5,10 +5,10 @@
  * back as they are. Detected from the first message when `--legacy-framing auto`; such a session is
  * relayed without the RFC 7395 rewrite.
  */
-import { XmlTokenizer } from '../xml/tokenizer';
-import type { Attribute } from '../xml/tokens';
-import { NS_CLIENT, NS_STREAMS } from '../xmpp/namespaces';
-import { escapeAttr } from '../xml/escape';
+import { XmlTokenizer } from '../../xml/tokenizer';
+import type { Attribute } from '../../xml/tokens';
+import { NS_CLIENT, NS_STREAMS } from '../../xmpp/namespaces';
+import { escapeAttr } from '../../xml/escape';
 
 export type LegacyMessage =
   | { readonly kind: 'header'; readonly attrs: readonly Attribute[] }
