@@ -111,8 +111,11 @@ export class BoshEndpoint {
     this.opts.metrics.boshRequests.inc({ result });
   }
 
-  /** Every request on --bosh-path. `ip` is the client address (after trusted proxies). */
-  handle(req: IncomingMessage, res: ServerResponse, ip: string): void {
+  /**
+   * Every request on --bosh-path. `ip` is the client address (after trusted proxies). `forwarded`:
+   * the request came from another worker (./peers.ts), which found its sid is ours; never forward it again.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, ip: string, forwarded = false): void {
     const cors = corsFor(req, this.opts.config.allowedOrigins);
     if (!cors.ok) {
       this.count('bad_origin');
@@ -159,7 +162,7 @@ export class BoshEndpoint {
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!refused) this.onBody(req, res, Buffer.concat(chunks, size), ip, cors.headers);
+      if (!refused) this.onBody(req, res, Buffer.concat(chunks, size), ip, cors.headers, forwarded);
     });
     req.on('error', () => undefined);
   }
@@ -182,7 +185,7 @@ export class BoshEndpoint {
     res.writeHead(status, { ...XML_HEADERS, ...headers, 'Content-Length': body.length }).end(body);
   }
 
-  private onBody(req: IncomingMessage, res: ServerResponse, bytes: Buffer, ip: string, headers: OutgoingHttpHeaders): void {
+  private onBody(req: IncomingMessage, res: ServerResponse, bytes: Buffer, ip: string, headers: OutgoingHttpHeaders, forwarded: boolean): void {
     const parsed = this.reader.read(bytes);
     if (!parsed.ok) {
       this.count('bad_request');
@@ -199,7 +202,7 @@ export class BoshEndpoint {
     const entry = this.sessions.get(request.sid);
     if (entry === undefined) {
       const router = this.opts.router;
-      if (router !== undefined && router.isRemote(request.sid)) {
+      if (router !== undefined && !forwarded && router.isRemote(request.sid)) {
         this.count('forwarded');
         router.forward(request.sid, req, res, bytes, ip, headers);
         return;
