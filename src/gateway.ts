@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
+import type * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -15,6 +16,7 @@ import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as Met
 import { Session } from './session/session';
 import type { ClientTransport } from './session/transport';
 import { AdmissionControl } from './http/admission';
+import { PendingHandshakes } from './http/pending-handshakes';
 import { checkUpgrade, requestPath, selectProtocol } from './transports/websocket/handshake';
 import { initialFraming, type Framing } from './transports/websocket/framing';
 import { WebSocketTransport } from './transports/websocket/transport';
@@ -52,6 +54,30 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, extraHead
   );
 }
 
+/**
+ * Test-only seam: `gateway[kLiveSessions]` is the set of live sessions, so a test can inject a
+ * fault into one of them and watch the others (tests/integration/fault-isolation.test.ts). Not a
+ * configuration option, not part of the public API.
+ */
+export const kLiveSessions = Symbol('xmpp-ws-gateway.live-sessions');
+
+/**
+ * Answers a connection that never got to send a full request (deadline or per-IP pending limit),
+ * then closes it as soon as the answer is flushed: a slow client must not keep it half-open.
+ */
+function refuse(socket: net.Socket, status: number, reason: string, extraHeaders = ''): void {
+  socket.on('error', () => socket.destroy());
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = Buffer.from(reason, 'utf8');
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n${extraHeaders}Content-Length: ${body.length}\r\n\r\n${reason}`,
+    () => socket.destroy(),
+  );
+}
+
 const CONN_ID_PREFIX = `${randomBytes(4).toString('hex')}-`;
 let connCounter = 0;
 
@@ -69,6 +95,8 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private readonly admission: AdmissionControl;
+  /** Connections still sending their request head (--handshake-timeout, --max-handshakes-per-ip). */
+  private readonly pending: PendingHandshakes;
   /** One tokenizer for every session's client messages (see ./xml/message-tokenizer.ts). */
   private readonly messages: MessageTokenizer;
   private readonly trusted;
@@ -93,7 +121,31 @@ export class Gateway {
     this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs);
     this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
-    this.server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => this.onRequest(req, res));
+    // Node's own head and request deadlines match --handshake-timeout, for keep-alive requests after
+    // the first (the first is covered, precisely, by the pending-handshake tracker below).
+    this.server = http.createServer(
+      {
+        maxHeaderSize: config.maxHeaderSize,
+        headersTimeout: config.handshakeTimeoutMs,
+        requestTimeout: config.handshakeTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, config.handshakeTimeoutMs),
+      },
+      (req, res) => {
+        this.pending.settle(req.socket);
+        this.onRequest(req, res);
+      },
+    );
+    this.pending = new PendingHandshakes(config, this.trusted, (socket) => {
+      this.metrics.handshakes.inc({ result: 'head_timeout' });
+      this.log.debug({ event: 'handshake_timeout', remote_addr: socket.remoteAddress }, 'request head not complete within --handshake-timeout');
+      refuse(socket, 408, 'Request Timeout: the request head did not arrive within --handshake-timeout\n');
+    });
+    this.server.on('connection', (socket: net.Socket) => {
+      if (this.pending.track(socket) === 'ok') return;
+      this.metrics.handshakes.inc({ result: 'pending_per_ip' });
+      this.log.debug({ event: 'handshake_rejected', result: 'pending_per_ip', remote_addr: socket.remoteAddress }, 'too many connections from one address still sending their request head');
+      refuse(socket, 429, 'Too Many Requests: too many connections from your address are still sending their request (--max-handshakes-per-ip)\n', 'Retry-After: 10\r\n');
+    });
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -115,7 +167,17 @@ export class Gateway {
           router: boshRouter,
         })
       : null;
-    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('upgrade', (req, socket, head) => {
+      this.pending.settle(req.socket);
+      // A bug in the upgrade path costs this one connection, never the process.
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch (err) {
+        this.log.error({ event: 'internal_error', where: 'upgrade', err: err instanceof Error ? err.stack : String(err) }, 'internal error in upgrade');
+        this.metrics.streamError('internal-server-error', 'gateway');
+        socket.destroy();
+      }
+    });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Node's parser errors: an oversized head (--max-header-size) is 431, anything else 400.
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
@@ -146,7 +208,15 @@ export class Gateway {
   private sweep(): void {
     const now = Date.now();
     for (const session of this.sessions) session.heartbeat(now);
-    this.admission.sweep();
+    try {
+      this.admission.sweep();
+    } catch (err) {
+      this.log.error({ event: 'internal_error', where: 'admission sweep', err: err instanceof Error ? err.stack : String(err) }, 'internal error in the admission sweep');
+    }
+  }
+
+  get [kLiveSessions](): ReadonlySet<Session> {
+    return this.sessions;
   }
 
   get sessionCount(): number {

@@ -20,13 +20,13 @@ export const PREFIX = 'xmppgw_';
 
 export type Direction = 'c2s' | 's2c';
 export type ElementKind = 'message' | 'presence' | 'iq' | 'other';
-export type HandshakeResult = 'accepted' | 'bad_protocol' | 'bad_origin' | 'bad_path' | 'over_limit' | 'rate_limited' | 'draining';
+export type HandshakeResult = 'accepted' | 'bad_protocol' | 'bad_origin' | 'bad_path' | 'over_limit' | 'rate_limited' | 'draining' | 'head_timeout' | 'pending_per_ip';
 export type ConnectResult = 'ok' | 'refused' | 'timeout' | 'error';
 export type SessionState = 'awaiting_open' | 'connecting' | 'open' | 'closing';
 export type PauseSide = 'ws' | 'tcp' | 'rate_limit';
 
 const KINDS: readonly ElementKind[] = ['message', 'presence', 'iq', 'other'];
-const HANDSHAKE_RESULTS: readonly HandshakeResult[] = ['accepted', 'bad_protocol', 'bad_origin', 'bad_path', 'over_limit', 'rate_limited', 'draining'];
+const HANDSHAKE_RESULTS: readonly HandshakeResult[] = ['accepted', 'bad_protocol', 'bad_origin', 'bad_path', 'over_limit', 'rate_limited', 'draining', 'head_timeout', 'pending_per_ip'];
 const CONNECT_RESULTS: readonly ConnectResult[] = ['ok', 'refused', 'timeout', 'error'];
 export const SESSION_STATES: readonly SessionState[] = ['awaiting_open', 'connecting', 'open', 'closing'];
 const PAUSE_SIDES: readonly PauseSide[] = ['ws', 'tcp', 'rate_limit'];
@@ -61,7 +61,7 @@ export class Metrics {
   readonly buildInfo = new Gauge({ name: `${PREFIX}build_info`, help: 'Always 1; labels say which version runs.', labelNames: ['version', 'node_version'] as const, aggregator: 'first', registers: [this.registry] });
   readonly connections: Gauge<'state'>;
   readonly sessions = new Counter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, or legacy (a <stream:stream> message, as load-testing tools send).', labelNames: ['framing'] as const, registers: [this.registry] });
-  readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome.', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome (head_timeout, pending_per_ip: connections refused before their request head was complete).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to open the TCP connection to the XMPP server, by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly streamOpen = new FixedLabelHistogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", labelNames: [] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly relayLatency = new FixedLabelHistogram({ name: `${PREFIX}relay_latency_seconds`, help: 'Element complete on one side to written on the other, by direction.', labelNames: ['direction'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });

@@ -93,6 +93,13 @@ export class Session implements SessionInput, UpstreamOwner {
   private finished = false;
   private closedNotified = false;
   private endReason: FailureCode | null = null;
+  /**
+   * Set by the server's SASL `<success/>` (RFC 6120 §6.4.6), used up by the client's next open: the
+   * only moment a stream restart is legitimate (STARTTLS never reaches the client).
+   */
+  private restartAllowed = false;
+  /** Ended by a bug (INTERNAL): a later fault in the same session is logged, not counted again. */
+  private internal = false;
 
   constructor(opts: SessionOptions) {
     this.config = opts.config;
@@ -159,6 +166,10 @@ export class Session implements SessionInput, UpstreamOwner {
 
   clientOpen(attrs: readonly Attribute[]): void {
     if (!this.acceptsClientData) return;
+    if (this.state !== 'awaiting_open' && !this.restartAllowed) {
+      this.finish('CLIENT_UNEXPECTED_RESTART', 'a stream restart is only allowed right after SASL <success/> (RFC 6120 §4.3.3, §6.4.6)');
+      return;
+    }
     this.openAttrs = attrs;
     this.openSentAt = nowSeconds();
     this.lastActivity = Date.now();
@@ -173,8 +184,11 @@ export class Session implements SessionInput, UpstreamOwner {
       this.link.dial(this.dialer, { domain: getAttr(attrs, 'to'), clientAddress: this.clientAddress, clientPort: this.clientPort });
       return;
     }
-    // RFC 7395 §3.7 / RFC 6120 §4.3.3: a later open restarts the stream on the same TCP connection;
-    // the server answers with a new XML declaration and header, a new document for the tokenizer.
+    // RFC 7395 §3.7 / RFC 6120 §4.3.3: a later open restarts the stream on the same TCP connection,
+    // and only after SASL success. Any other open is the client's error: relaying it would make the
+    // gateway read the server's next stanza as a stream header and blame the server.
+    this.restartAllowed = false;
+    // The server answers with a new XML declaration and header, a new document for the tokenizer.
     this.serverTokenizer.restart();
     this.scope = null;
     this.sendUpstream(Buffer.from(streamHeaderFromOpen(attrs), 'utf8'), -1);
@@ -222,6 +236,7 @@ export class Session implements SessionInput, UpstreamOwner {
   }
 
   clientGone(detail: string): void {
+    // Recorded first, so the session is released whatever happens below.
     this.clientClosed = true;
     // Without a close first: a lost connection, not a logout (RFC 7395 §3.6).
     if (!this.finished) this.finish(this.endReason === 'CLIENT_CLOSED' ? 'CLIENT_CLOSED' : 'CLIENT_GONE', detail);
@@ -243,24 +258,44 @@ export class Session implements SessionInput, UpstreamOwner {
    * A bug must end one session, never the process: the stack is logged, the client gets
    * `internal-server-error` and close 1011, the error is counted, and every other session goes on.
    */
-  crashed(err: unknown, where: string): void {
-    const stack = err instanceof Error ? err.stack ?? err.message : String(err);
-    try {
-      this.log.error({ event: 'internal_error', where, err: stack }, `internal error in ${where}`);
-      this.finish('INTERNAL', `internal error in ${where}`);
-    } catch (again) {
-      // The goodbye itself failed: drop both sides without one.
+  crashed(err: unknown, where: string, clientGone = false): void {
+    if (clientGone) this.clientClosed = true;
+    const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    if (!this.finished) {
       try {
-        this.log.error({ event: 'internal_error', where: 'teardown', err: again instanceof Error ? again.stack : String(again) }, 'internal error during teardown');
-      } catch {
-        // Logging is gone too; the sockets still go below.
+        this.log.error({ event: 'internal_error', where, err: stack }, `internal error in ${where}`);
+        this.finish('INTERNAL', `internal error in ${where}`);
+        return;
+      } catch (again) {
+        this.teardownFailed(again);
+        return;
       }
-      this.finished = true;
-      this.clientClosed = true;
-      this.transport.destroy();
-      this.link.destroy();
-      this.maybeClosed();
     }
+    // Ended already: an entry point failed after the goodbye, or the goodbye itself was interrupted.
+    // Counted once per session: a session that already ended as INTERNAL only logs the repeat.
+    if (!this.internal) this.metrics.streamError('internal-server-error', 'gateway');
+    this.teardownFailed(err);
+  }
+
+  /** Last resort when the goodbye cannot run: drop both sides without one, and let the gateway forget the session. */
+  private teardownFailed(err: unknown): void {
+    this.finished = true;
+    this.internal = true;
+    this.state = 'closed';
+    try {
+      this.log.error({ event: 'internal_error', where: 'teardown', err: err instanceof Error ? err.stack : String(err) }, 'internal error during teardown');
+    } catch {
+      // Logging is broken too; the sockets still go below.
+    }
+    for (const drop of [() => this.transport.destroy(), () => this.link.destroy()]) {
+      try {
+        drop();
+      } catch {
+        // Nothing more can be done for this connection.
+      }
+    }
+    this.clientClosed = true;
+    this.maybeClosed();
   }
 
   private pauseClient(reason: ClientPause): void {
@@ -335,6 +370,7 @@ export class Session implements SessionInput, UpstreamOwner {
             break;
           case 'element':
             if (step.streamError !== null) this.serverStreamError(step.streamError);
+            if (step.saslSuccess) this.restartAllowed = true;
             this.relay(token as ElementToken, step.bytes, receivedAt);
             break;
           case 'end':
@@ -421,15 +457,19 @@ export class Session implements SessionInput, UpstreamOwner {
    * configured (RFC 7395 §3.6.1), otherwise a system-shutdown stream error.
    */
   shutdown(): void {
-    if (this.config.redirectUri !== null) this.finish('SHUTDOWN_REDIRECT', `gateway shutting down; reconnect to ${this.config.redirectUri}`);
-    else this.finish('SHUTDOWN', 'gateway shutting down');
+    this.guard('shutdown', () => {
+      if (this.config.redirectUri !== null) this.finish('SHUTDOWN_REDIRECT', `gateway shutting down; reconnect to ${this.config.redirectUri}`);
+      else this.finish('SHUTDOWN', 'gateway shutting down');
+    });
   }
 
   /** Last resort (forced shutdown): drop both connections now, without any goodbye. */
   destroy(): void {
-    this.finish('SHUTDOWN', 'forced shutdown');
-    this.transport.destroy();
-    this.link.destroy();
+    this.guard('forced shutdown', () => {
+      this.finish('SHUTDOWN', 'forced shutdown');
+      this.transport.destroy();
+      this.link.destroy();
+    });
   }
 
   /** Timer callbacks, shared by all sessions (no closure per session); each is a guarded entry point. */
@@ -465,6 +505,7 @@ export class Session implements SessionInput, UpstreamOwner {
   finish(code: FailureCode, text: string): void {
     if (this.finished) return;
     this.finished = true;
+    this.internal = code === 'INTERNAL';
     const failure = FAILURES[code];
     this.state = 'closed';
     for (const timer of [this.openTimer, this.closeTimer, this.rateTimer]) if (timer !== null) clearTimeout(timer);

@@ -38,8 +38,11 @@ export interface SessionInput {
   clientGone(detail: string): void;
   /** Ends the session with a row of the failure table (a framing or protocol error the transport found). */
   fail(code: FailureCode, text: string): void;
-  /** An exception escaped one of the transport's entry points: the session ends as INTERNAL. */
-  crashed(err: unknown, where: string): void;
+  /**
+   * An exception escaped one of the transport's entry points: the session ends as INTERNAL.
+   * `clientGone`: the client connection is closed already (the fault was in its close handler).
+   */
+  crashed(err: unknown, where: string, clientGone?: boolean): void;
   /** Bytes arrived from the client (counted for logs and metrics); returns {@link nowSeconds} for relay latency. */
   clientBytes(n: number): number;
   /** A client message was fully handled: its bytes count against --max-bytes-per-second (reads may pause). */

@@ -52,6 +52,15 @@ import {
 
 export type TokenizerMode = 'stream' | 'fragment';
 
+/**
+ * Attributes per tag checked for duplicates by direct comparison; beyond this a tag's names go into
+ * a hash set. XMPP stanzas carry a handful, so the common case allocates nothing.
+ */
+const LINEAR_ATTRIBUTES = 16;
+
+/** Namespace declarations in scope looked up by scanning; beyond this, through a map (see declaredIndex). */
+const LINEAR_PREFIXES = 32;
+
 /** Longest accepted `<?xml …?>` declaration, in bytes. A real one is under 60. */
 export const MAX_XML_DECL_BYTES = 256;
 
@@ -314,6 +323,14 @@ export class XmlTokenizer {
   private attrNames: Buffer = EMPTY_BUFFER;
   private attrNamesTop = 0;
   private attrNameStarts: Int32Array = EMPTY_INT32;
+  /**
+   * Duplicate-attribute index for tags with many attributes (see endAttributeName): an open-addressing
+   * hash set of attribute indexes + 1, a power of two in size. A slot counts only if its
+   * `attrSeenStamp` equals `attrStamp`, so starting a new tag's set is one increment, not a clear.
+   */
+  private attrSeen: Int32Array = EMPTY_INT32;
+  private attrSeenStamp: Int32Array = EMPTY_INT32;
+  private attrStamp = 0;
   private attrKind: AttrKind = AttrKind.PLAIN;
   private quoteTable: Uint8Array = ATTR_DQ_CLASS;
   private valueStart = 0;
@@ -330,6 +347,11 @@ export class XmlTokenizer {
   private readonly declaredPrefixes: string[] = [];
   /** Live entries of declaredPrefixes (the array is never shrunk: writing `length` is a runtime call). */
   private declaredCount = 0;
+  /**
+   * Live declarations per prefix, kept only while more than LINEAR_PREFIXES are in scope, so that
+   * resolving a prefix stays constant-time when a construct declares thousands of them.
+   */
+  private declaredIndex: Map<string, number> | null = null;
   private nsMarks: Int32Array = EMPTY_INT32;
 
   // The top-level element being read (valid once its start tag ended).
@@ -339,6 +361,8 @@ export class XmlTokenizer {
   private topTagLength = 0;
   private topDecodeValues = false;
   private outerPrefixes: string[] | null = null;
+  /** The same prefixes as a set, once there are more than LINEAR_PREFIXES of them. */
+  private outerSeen: Set<string> | null = null;
 
   // Small sub-machines.
   private endPos = 0;
@@ -1022,6 +1046,7 @@ export class XmlTokenizer {
     this.depth = 0;
     this.nameTop = 0;
     this.declaredCount = 0;
+    this.declaredIndex = null;
     this.u8Need = 0;
     this.endConstruct();
   }
@@ -1046,6 +1071,15 @@ export class XmlTokenizer {
     this.limitAbs = Infinity;
     this.pendingLen = 0;
     if (this.pending.length > PENDING_KEEP_BYTES) this.pending = EMPTY_BUFFER;
+    // Scratch grown by a tag with many attributes is not kept for the session's lifetime either.
+    if (this.attrSeen.length !== 0 || this.attrNames.length > PENDING_KEEP_BYTES) this.releaseAttributeScratch();
+  }
+
+  private releaseAttributeScratch(): void {
+    this.attrSeen = EMPTY_INT32;
+    this.attrSeenStamp = EMPTY_INT32;
+    if (this.attrNames.length > PENDING_KEEP_BYTES) this.attrNames = EMPTY_BUFFER;
+    if (this.attrNameStarts.length > LINEAR_ATTRIBUTES * 4) this.attrNameStarts = EMPTY_INT32;
   }
 
   private appendPending(buf: Buffer, from: number, to: number): void {
@@ -1087,7 +1121,10 @@ export class XmlTokenizer {
     this.elementPrefix = '';
     // Writing `length` is a runtime call even when it changes nothing.
     if (this.usedPrefixes.length !== 0) this.usedPrefixes.length = 0;
-    if (depth === 1) this.outerPrefixes = null;
+    if (depth === 1) {
+      this.outerPrefixes = null;
+      this.outerSeen = null;
+    }
     return true;
   }
 
@@ -1128,32 +1165,82 @@ export class XmlTokenizer {
     const start = this.attrNameStarts[index];
     const end = this.attrNamesTop;
     this.attrNameStarts[index + 1] = end;
-    const length = end - start;
-    // Duplicates (XML 1.0 §3.1 "Unique Att Spec"): compare with the tag's earlier attributes.
-    for (let i = 0; i < index; i++) {
-      const otherStart = this.attrNameStarts[i];
-      if (this.attrNameStarts[i + 1] - otherStart !== length) continue;
-      let same = true;
-      for (let k = 0; k < length; k++) {
-        if (names[otherStart + k] !== names[start + k]) {
-          same = false;
-          break;
-        }
+    // Duplicates (XML 1.0 §3.1 "Unique Att Spec"). A stanza has a handful of attributes: compare
+    // with each earlier one. Past LINEAR_ATTRIBUTES, a hash set keeps the whole tag linear, so only
+    // the element size limit bounds how many attributes a tag may have.
+    if (index < LINEAR_ATTRIBUTES) {
+      for (let i = 0; i < index; i++) {
+        if (this.sameAttrName(i, start, end)) return this.setError(NWF, 'duplicate attribute');
       }
-      if (same) return this.setError(NWF, 'duplicate attribute');
+    } else {
+      if (index === LINEAR_ATTRIBUTES || 2 * (index + 1) > this.attrSeen.length) this.indexAttributes(index);
+      if (!this.addAttrName(index)) return this.setError(NWF, 'duplicate attribute');
     }
     const colon = this.nameColon;
     if (colon < 0) {
-      if (isXmlns(names, start, end)) this.declaredPrefixes[this.declaredCount++] = '';
+      if (isXmlns(names, start, end)) this.declare('');
     } else if (isXmlns(names, start, start + colon)) {
       const prefix = decodeName(names, start + colon + 1, end);
       if (prefix === 'xmlns') return this.setError(NWF, "the 'xmlns' prefix cannot be declared");
-      this.declaredPrefixes[this.declaredCount++] = prefix;
+      this.declare(prefix);
       this.attrKind = AttrKind.PREFIX_DECL;
     } else if (!isXml(names, start, start + colon)) {
       this.usedPrefixes.push(decodeName(names, start, start + colon));
     }
     return true;
+  }
+
+  /** Whether attribute `i`'s name equals `attrNames[start, end)`. */
+  private sameAttrName(i: number, start: number, end: number): boolean {
+    const names = this.attrNames;
+    const otherStart = this.attrNameStarts[i];
+    const length = end - start;
+    if (this.attrNameStarts[i + 1] - otherStart !== length) return false;
+    for (let k = 0; k < length; k++) if (names[otherStart + k] !== names[start + k]) return false;
+    return true;
+  }
+
+  /**
+   * Starts (or regrows) the hash set with this tag's attributes before `count`, which are known to
+   * be distinct. Growth doubles the table, so re-adding stays linear over the tag.
+   */
+  private indexAttributes(count: number): void {
+    let size = this.attrSeen.length;
+    if (size < 4 * (count + 1)) {
+      size = Math.max(64, size);
+      while (size < 4 * (count + 1)) size *= 2;
+      this.attrSeen = new Int32Array(size);
+      this.attrSeenStamp = new Int32Array(size);
+      this.attrStamp = 0;
+    }
+    // A fresh stamp empties the set; on wrap-around, clear the stamps for real.
+    if (++this.attrStamp === 0x7fffffff) {
+      this.attrSeenStamp.fill(0);
+      this.attrStamp = 1;
+    }
+    for (let i = 0; i < count; i++) this.addAttrName(i);
+  }
+
+  /** Adds attribute `index` to the hash set; false if an equal name is already there. */
+  private addAttrName(index: number): boolean {
+    const names = this.attrNames;
+    const start = this.attrNameStarts[index];
+    const end = this.attrNameStarts[index + 1];
+    // FNV-1a over the name's bytes.
+    let h = 0x811c9dc5;
+    for (let k = start; k < end; k++) h = Math.imul(h ^ names[k], 0x01000193);
+    const seen = this.attrSeen;
+    const stamps = this.attrSeenStamp;
+    const stamp = this.attrStamp;
+    const mask = seen.length - 1;
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+      if (stamps[slot] !== stamp) {
+        stamps[slot] = stamp;
+        seen[slot] = index;
+        return true;
+      }
+      if (this.sameAttrName(seen[slot], start, end)) return false;
+    }
   }
 
   private endAttributeValue(pos: number): boolean {
@@ -1190,6 +1277,7 @@ export class XmlTokenizer {
       bytes,
     });
     this.declaredCount = 0;
+    this.declaredIndex = null;
     this.nameTop = nameEnd;
     this.endConstruct();
     if (empty) {
@@ -1216,8 +1304,7 @@ export class XmlTokenizer {
   }
 
   private resolvePrefix(prefix: string, depth: number): boolean {
-    const declared = this.declaredPrefixes;
-    for (let i = this.declaredCount - 1; i >= 0; i--) if (declared[i] === prefix) return true;
+    if (this.isDeclared(prefix)) return true;
     if (prefix === '') {
       // No default namespace in scope: fine for the header (no namespace); inherited otherwise.
       if (depth !== 0) this.addOuterPrefix(prefix);
@@ -1229,9 +1316,58 @@ export class XmlTokenizer {
     return true;
   }
 
+  private isDeclared(prefix: string): boolean {
+    const index = this.declaredIndex;
+    if (index !== null) return index.has(prefix);
+    const declared = this.declaredPrefixes;
+    for (let i = this.declaredCount - 1; i >= 0; i--) if (declared[i] === prefix) return true;
+    return false;
+  }
+
+  private declare(prefix: string): void {
+    this.declaredPrefixes[this.declaredCount++] = prefix;
+    const index = this.declaredIndex;
+    if (index !== null) {
+      index.set(prefix, (index.get(prefix) ?? 0) + 1);
+    } else if (this.declaredCount > LINEAR_PREFIXES) {
+      const built = new Map<string, number>();
+      const declared = this.declaredPrefixes;
+      for (let i = 0; i < this.declaredCount; i++) built.set(declared[i], (built.get(declared[i]) ?? 0) + 1);
+      this.declaredIndex = built;
+    }
+  }
+
+  /** Drops the declarations made at or below the closed element: back to `mark` live ones. */
+  private undeclareTo(mark: number): void {
+    const index = this.declaredIndex;
+    if (index !== null) {
+      if (mark <= LINEAR_PREFIXES) {
+        this.declaredIndex = null;
+      } else {
+        const declared = this.declaredPrefixes;
+        for (let i = mark; i < this.declaredCount; i++) {
+          const left = index.get(declared[i])! - 1;
+          if (left === 0) index.delete(declared[i]);
+          else index.set(declared[i], left);
+        }
+      }
+    }
+    this.declaredCount = mark;
+  }
+
   private addOuterPrefix(prefix: string): void {
-    if (this.outerPrefixes === null) this.outerPrefixes = [prefix];
-    else if (!this.outerPrefixes.includes(prefix)) this.outerPrefixes.push(prefix);
+    const outer = this.outerPrefixes;
+    if (outer === null) {
+      this.outerPrefixes = [prefix];
+    } else if (this.outerSeen !== null) {
+      if (!this.outerSeen.has(prefix)) {
+        this.outerSeen.add(prefix);
+        outer.push(prefix);
+      }
+    } else if (!outer.includes(prefix)) {
+      outer.push(prefix);
+      if (outer.length > LINEAR_PREFIXES) this.outerSeen = new Set(outer);
+    }
   }
 
   private beginEndTag(depth: number): void {
@@ -1249,7 +1385,7 @@ export class XmlTokenizer {
       this.endConstruct();
       return State.AFTER_CLOSE;
     }
-    this.declaredCount = this.nsMarks[depth];
+    this.undeclareTo(this.nsMarks[depth]);
     this.nameTop = this.nameStarts[depth];
     this.depth = depth - 1;
     if (depth > 1) return State.CONTENT;

@@ -77,12 +77,16 @@ export interface TokenizerLimits {
   readonly maxElementBytes: number;
   /** Deepest element nesting inside one top-level element (the top-level element is depth 1). */
   readonly maxDepth: number;
-  /** Most attributes on one start tag. */
+  /**
+   * Most attributes on one start tag. Duplicates are found in linear time, so this is only a
+   * backstop: the default is more than an element within the default size limit can hold (an
+   * attribute takes at least 5 bytes, ` a=''`), so in practice only maxElementBytes binds.
+   */
   readonly maxAttributes: number;
 }
 
 export const DEFAULT_TOKENIZER_LIMITS: TokenizerLimits = Object.freeze({
   maxElementBytes: 262144,
   maxDepth: 64,
-  maxAttributes: 64,
+  maxAttributes: 65536,
 });

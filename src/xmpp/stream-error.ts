@@ -88,6 +88,13 @@ export const FAILURES = {
     condition: 'invalid-namespace', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'client',
     event: 'invalid_namespace', description: '`<open/>` or `<close/>` not in `urn:ietf:params:xml:ns:xmpp-framing`, or a `<stream:stream>` header (RFC 7395 §3.3.1)',
   },
+  CLIENT_UNEXPECTED_RESTART: {
+    // RFC 6120 §4.9.3.12 not-authorized: the client "is not authorized to perform an action related
+    // to stream negotiation" — a restart is one (§4.3.3), allowed only after SASL success (§6.4.6).
+    // Not invalid-xml (§4.9.3.11 is for schema validation, which the gateway does not do).
+    condition: 'not-authorized', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'client',
+    event: 'client_unexpected_restart', description: 'the client restarted the stream (a second `<open/>`, or a legacy `<stream:stream>` header) other than right after the server\'s SASL `<success/>` (RFC 6120 §4.3.3, §6.4.6)',
+  },
   CLIENT_NOT_WELL_FORMED: {
     condition: 'not-well-formed', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'client',
     event: 'client_not_well_formed', description: 'a client message is not well-formed XML (bad syntax, mismatched tags, bad UTF-8 inside a tag, unbound prefix, stray text)',

@@ -496,6 +496,26 @@ describe('server output', () => {
     expect(conn.received).toMatch(/<stream:error><restricted-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>.*<\/stream:error><\/stream:stream>$/);
   });
 
+  it('a stanza with 200 attributes (and 200 on a child) is relayed intact in both directions', async () => {
+    // Legal XML well under --max-stanza-size must pass whatever its attribute count (XML 1.0 §3.1).
+    const attrs = (prefix: string): string => Array.from({ length: 200 }, (_, i) => ` ${prefix}${i}='${i}'`).join('');
+    const inner = `<x xmlns='urn:test'${attrs('b')}>hi</x>`;
+    const c = await TestClient.open(gw.url);
+    c.send(openXml());
+    await c.waitFor(2);
+    const conn = server.connections[0]!;
+    const up = `<message to='a@b' id='up'${attrs('a')}>${inner}</message>`;
+    c.send(up);
+    await conn.waitFor(/id='up'[\s\S]*<\/message>$/);
+    expect(conn.received.endsWith(up)).toBe(true);
+    const down = `<message from='a@b' id='down'${attrs('a')}>${inner}</message>`;
+    conn.write(down);
+    const relayed = await c.waitForMatch(/id='down'/);
+    expect(relayed).toBe(down.replace('<message ', '<message xmlns="jabber:client" '));
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    c.ws.close();
+  });
+
   it('a restart sends a new header on the same TCP connection', async () => {
     const c = await TestClient.open(gw.url);
     c.send(openXml());

@@ -729,3 +729,77 @@ describe('XmlTokenizer memory bound', () => {
     expect(tokenizer.bufferedBytes).toBe(0);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Many attributes and many namespace declarations on one tag: legal XML well under the size
+// limit must pass, duplicates must still be caught wherever they are, and scope must still hold.
+
+describe('XmlTokenizer with many attributes and declarations', () => {
+  const attrs = (n: number, name = (i: number) => `a${i}`): string => Array.from({ length: n }, (_, i) => ` ${name(i)}='${i}'`).join('');
+  const decls = (n: number): string => Array.from({ length: n }, (_, i) => ` xmlns:p${i}='urn:p${i}'`).join('');
+
+  function expectOutcome(mode: TokenizerMode, input: string, tokens: string[], error?: TokenizerCondition, text?: string): Outcome {
+    const outcome = run(mode, [bytes(input)], whole);
+    expect(labels(outcome)).toEqual(tokens);
+    expect(outcome.error?.condition ?? null).toBe(error ?? null);
+    if (text !== undefined) expect(outcome.error?.text).toContain(text);
+    return outcome;
+  }
+
+  it('relays 200 attributes on a stanza and on an inner element, at every split point', () => {
+    const stanza = `<message${attrs(200)}><x${attrs(200)}/></message>`;
+    const outcome = expectOutcome('fragment', stanza, ['el:message']);
+    const el = (outcome.tokens[0] as { attrs: { name: string; value: string }[] }).attrs;
+    expect(el).toHaveLength(200);
+    expect(el[199]).toEqual({ name: 'a199', value: '199' });
+    expectSplitInvariant('fragment', [bytes(stanza)], outcome);
+    const streamed = expectOutcome('stream', OPEN + stanza + stanza, ['open:stream:stream', 'el:message', 'el:message']);
+    expect(run('stream', [bytes(OPEN + stanza + stanza)], singleBytes)).toEqual(streamed);
+  });
+
+  it('takes 15 000 attributes (only the size limit binds) and refuses the element once it is too big', () => {
+    const big = `<a${attrs(15_000)}/>`;
+    expectOutcome('fragment', big, ['el:a']);
+    const limited = run('fragment', [bytes(big)], whole, { maxElementBytes: 100_000 });
+    expect(limited.error?.condition).toBe('policy-violation');
+  });
+
+  it.each([
+    ['the first name repeated last', 200, 0],
+    ['just past the direct comparisons', 17, 16],
+    ['after the hash set has grown', 150, 149],
+    ['a prefixed name', 100, 42],
+  ])('catches a duplicate among many attributes: %s', (_, count, repeat) => {
+    const name = (i: number): string => (i === 42 ? 'xml:lang' : `a${i}`);
+    const input = `<ok/><a${attrs(count, name)} ${name(repeat)}='again'/>`;
+    const outcome = expectOutcome('fragment', input, ['el:ok'], 'not-well-formed', 'duplicate');
+    expectSplitInvariant('fragment', [bytes(input)], outcome);
+  });
+
+  it('starts each tag with an empty set: sibling and nested tags may reuse names', () => {
+    const input = `<a${attrs(100)}><b${attrs(100)}/><c${attrs(100)}><d${attrs(100)}/></c></a><e${attrs(100)}/>`;
+    expectOutcome('fragment', input, ['el:a', 'el:e']);
+  });
+
+  it('tells apart names that share a prefix or differ in one byte', () => {
+    const names = Array.from({ length: 256 }, (_, i) => `n${String.fromCharCode(0x41 + (i % 26))}${Math.floor(i / 26)}`);
+    const input = `<a${names.map((n, i) => ` ${n}='${i}' ${n}x='${i}'`).join('')}/>`;
+    expectOutcome('fragment', input, ['el:a']);
+  });
+
+  it('resolves prefixes against hundreds of declarations, and drops them with their element', () => {
+    const uses = Array.from({ length: 300 }, (_, i) => ` p${i}:x='${i}'`).join('');
+    expectOutcome('fragment', `<a${decls(300)}${uses}><p0:b${uses}/></a>`, ['el:a']);
+    // Declared on <b>, out of scope on its sibling <p5:c>.
+    expectOutcome('fragment', `<a><b${decls(300)}${uses}/><p5:c/></a>`, [], 'not-well-formed', 'unbound');
+    expectOutcome('fragment', `<a><b${decls(300)}/><c${decls(40)}/><p299:c/></a>`, [], 'not-well-formed', 'unbound');
+    expectOutcome('fragment', `<a${decls(300)}><b${decls(300)}/><p299:c/></a>`, ['el:a']);
+  });
+
+  it('lists hundreds of outer prefixes once each, in first-use order', () => {
+    const uses = Array.from({ length: 300 }, (_, i) => ` q${i}:x='1'`).join('');
+    const outcome = expectOutcome('stream', `${OPEN}<a${uses}><q7:b${uses}/></a>`, ['open:stream:stream', 'el:a']);
+    const el = outcome.tokens[1] as { outerPrefixes: string[] };
+    expect(el.outerPrefixes).toEqual(['', ...Array.from({ length: 300 }, (_, i) => `q${i}`)]);
+  });
+});

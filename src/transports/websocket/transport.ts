@@ -258,13 +258,7 @@ export class WebSocketTransport implements ClientTransport, FramingContext {
         t.onClose(code);
       } catch (e) {
         t.closed = true;
-        t.session.crashed(e, 'WebSocket close');
-        // The connection is gone whatever failed above: the session must still learn it, to be released.
-        try {
-          t.session.clientGone(`WebSocket closed with code ${code}`);
-        } catch {
-          // Already reported as INTERNAL.
-        }
+        t.session.crashed(e, 'WebSocket close', true);
       }
     },
     drain(this: unknown): void {

@@ -144,7 +144,7 @@ const preStopSleep = (c: IContainer): number => {
 
 /** Excess-property check of every object against the models' TypeScript declarations. */
 function typeCheck(docs: Array<{ file: string; o: K8sObject }>): string[] {
-  const virtual = join(ROOT, 'tests', 'integration', '__deploy_kubernetes_objects__.ts');
+  const virtual = join(ROOT, 'tests', 'e2e', '__deploy_kubernetes_objects__.ts');
   const source = docs
     .map(({ file, o }, i) => {
       const m = MODELS[`${o.apiVersion}/${o.kind}`]!;

@@ -1,6 +1,6 @@
 /**
  * deploy/apache/xmpp-websocket.conf and deploy/haproxy/haproxy.cfg, as shipped (only ports, paths and
- * the certificate substituted), like tests/integration/nginx.test.ts does for nginx: each passes its
+ * the certificate substituted), like tests/e2e/nginx.test.ts does for nginx: each passes its
  * own config check (`apache2 -t`, `haproxy -c`), then runs on a random loopback port with a throwaway
  * certificate in front of the gateway and a private Prosody, and a client logs in over wss:// with the
  * demo's try-client. The client connects from 127.0.0.2, so the gateway's log shows whether the proxy

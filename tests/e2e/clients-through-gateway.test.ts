@@ -1,7 +1,7 @@
 /**
  * The point of the project: real XMPP client libraries log in to a real Prosody 0.12 through the
  * gateway (SASL PLAIN, stream restart, bind, roster, presence, messages, close), with the same
- * scenario that tests/integration/prosody-reference.test.ts runs against Prosody's own endpoint.
+ * scenario that tests/e2e/prosody-reference.test.ts runs against Prosody's own endpoint.
  */
 import { startProsody } from '../../src/demo/prosody';
 import { startGateway, useProsodyBehindGateway } from '../helpers/gateway';

@@ -187,7 +187,7 @@ function replay(tmp: string, context: Set<string>): Replayed {
               // Only shrinks the image layer; here it would empty this machine's npm cache.
               runs.push({ stage: stage.name, command, did: 'skipped (image size only)' });
             } else {
-              throw new Error(`RUN ${command}: the replay does not know this command; teach tests/integration/deploy-docker.test.ts`);
+              throw new Error(`RUN ${command}: the replay does not know this command; teach tests/e2e/deploy-docker.test.ts`);
             }
           }
           break;

@@ -16,7 +16,7 @@
  * documentation, then left out for the rest.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
@@ -25,12 +25,10 @@ import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
 import { tryGateway } from '../../src/demo/try-client';
 import { parseCli } from '../../src/config';
 import { freePort, httpGet as get } from '../helpers/net';
+import { PROMETHEUS, PROMTOOL, PROM_DIR, startPrometheus, stop, until, withoutKubernetesSd, type RunningPrometheus, type ScrapeConfig } from '../helpers/prometheus';
 
 const ROOT = join(__dirname, '..', '..');
-const PROM_DIR = join(ROOT, 'deploy', 'prometheus');
 const DASHBOARD = join(ROOT, 'grafana', 'dashboards', 'xmpp-ws-gateway.json');
-const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
-const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p));
 
 interface Rule {
   alert?: string;
@@ -60,10 +58,7 @@ interface Dashboard {
 }
 
 const alerts = parseYaml(readFileSync(join(PROM_DIR, 'alerts.yml'), 'utf8')) as RuleFile;
-const scrapeConfig = parseYaml(readFileSync(join(PROM_DIR, 'prometheus.yml'), 'utf8')) as {
-  rule_files: string[];
-  scrape_configs: Array<Record<string, unknown> & { job_name: string }>;
-};
+const scrapeConfig = parseYaml(readFileSync(join(PROM_DIR, 'prometheus.yml'), 'utf8')) as ScrapeConfig;
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
 const dashboardQueries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
 
@@ -90,33 +85,6 @@ function promtool(args: string[], cwd: string): { status: number | null; out: st
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function stop(child: ChildProcess | null, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** The scrape config as this Debian build of Prometheus accepts it (see the header). */
-function withoutKubernetesSd(config: typeof scrapeConfig): typeof scrapeConfig {
-  const copy = structuredClone(config);
-  for (const job of copy.scrape_configs) delete job.kubernetes_sd_configs;
-  return copy;
-}
 
 describe('deploy/prometheus and grafana', () => {
   let dir: string;
@@ -485,43 +453,15 @@ describe('deploy/prometheus and grafana', () => {
   // ---------------------------------------------------------------- Prometheus, for real
 
   describe('Prometheus with the shipped scrape job and rules, against a real gateway', () => {
-    let prometheus: ChildProcess | null = null;
-    let promOut = '';
-    let promPort: number;
-    const query = async (expr: string): Promise<{ status: string; data: { result: unknown[] }; error?: string }> => {
-      const r = await get(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`);
-      return JSON.parse(r.body) as { status: string; data: { result: unknown[] }; error?: string };
-    };
+    let prometheus: RunningPrometheus;
+    const query = (expr: string) => prometheus.query(expr);
 
     beforeAll(async () => {
-      const sub = join(dir, 'prometheus');
-      spawnSync('mkdir', ['-p', join(sub, 'targets')]);
-      const config = withoutKubernetesSd(scrapeConfig) as typeof scrapeConfig & { global: Record<string, string> };
-      // Faster than production so the test sees several scrapes and rule evaluations in seconds.
-      config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
-      const job = config.scrape_configs.find((j) => j.job_name === 'xmpp-ws-gateway')!;
-      const fileSd = job.file_sd_configs as Array<{ files: string[] }>;
-      expect(fileSd[0]!.files).toEqual(['/etc/prometheus/targets/xmpp-ws-gateway*.yml']);
-      fileSd[0]!.files = [join(sub, 'targets', 'xmpp-ws-gateway*.yml')];
-      writeFileSync(join(sub, 'targets', 'xmpp-ws-gateway.yml'), stringify([{ targets: [`127.0.0.1:${opsPort}`], labels: { site: 'test' } }]));
-      writeFileSync(join(sub, 'prometheus.yml'), stringify(config));
-      copyFileSync(join(PROM_DIR, 'alerts.yml'), join(sub, 'alerts.yml'));
-      promPort = await freePort();
-      prometheus = spawn(PROMETHEUS!, [
-        `--config.file=${join(sub, 'prometheus.yml')}`, `--storage.tsdb.path=${join(sub, 'data')}`,
-        `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn',
-      ], { cwd: sub, stdio: ['ignore', 'pipe', 'pipe'] });
-      prometheus.stdout!.on('data', (d: Buffer) => (promOut += d.toString()));
-      prometheus.stderr!.on('data', (d: Buffer) => (promOut += d.toString()));
-      // The file target survives the relabelling and is scraped; wait for enough samples for rate().
-      await until(`Prometheus to scrape the gateway (${promOut})`, async () => {
-        const r = await query('count_over_time(up{job="xmpp-ws-gateway", site="test"}[1m]) >= 5');
-        return r.status === 'success' && r.data.result.length === 1 ? true : undefined;
-      }, 40_000);
+      prometheus = await startPrometheus(join(dir, 'prometheus'), [`127.0.0.1:${opsPort}`], { site: 'test' });
     }, 60_000);
 
     afterAll(async () => {
-      await stop(prometheus);
+      await prometheus?.stop();
     });
 
     it('scrapes the gateway: up is 1 and the session is counted', async () => {
@@ -532,10 +472,7 @@ describe('deploy/prometheus and grafana', () => {
 
     it('evaluates every alert rule without error, and none fires for a healthy gateway', async () => {
       const rules = await until('the rules to be evaluated', async () => {
-        const r = JSON.parse((await get(`http://127.0.0.1:${promPort}/api/v1/rules`)).body) as {
-          data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string; state: string; lastEvaluation: string }> }> };
-        };
-        const all = r.data.groups.flatMap((g) => g.rules);
+        const all = await prometheus.rules();
         return all.length === 11 && all.every((x) => !x.lastEvaluation.startsWith('0001')) ? all : undefined;
       });
       expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`)).toEqual([]);
