@@ -65,11 +65,11 @@ function elementStep(el: ElementToken, scope: NamespaceScope | null, standalone:
   const local = localName(el.name);
   // Only a handful of names matter; the namespace is resolved only for those.
   if (local === 'features' && namespaceOf(el, scope) === NS_STREAMS) {
-    const rewrite = rewriteFeatures(el);
+    const rewrite = rewriteFeatures(el, scope);
     if (rewrite.kind === 'starttls-required') return REQUIRES_TLS;
     if (rewrite.kind === 'rewritten') bytes = rewrite.bytes;
   } else if (local === 'error' && namespaceOf(el, scope) === NS_STREAMS) {
-    streamError = streamErrorConditionOf(el);
+    streamError = streamErrorConditionOf(el, scope);
   } else if (local === 'success' && namespaceOf(el, scope) === NS_SASL) {
     saslSuccess = true;
   }

@@ -1,8 +1,10 @@
 /**
  * The direct children of an element the tokenizer already accepted, with their byte offsets — for
  * the rare places that must look inside an element (`<stream:features/>`, `<stream:error/>`), without
- * building a DOM. A second fragment-mode tokenizer pass over the content does the work, so the same
- * well-formedness rules apply.
+ * building a DOM. A second tokenizer pass over the content does the work, so the same
+ * well-formedness rules apply. The pass runs in stream mode under a synthetic root, so children may
+ * use prefixes declared further out (on the parent or the stream header): they come back in each
+ * child's `outerPrefixes`, to be resolved against the caller's scope (../xml/standalone.ts).
  */
 import { XmlTokenizer } from './tokenizer';
 import type { ElementToken } from './tokens';
@@ -14,6 +16,8 @@ export interface Child {
   readonly end: number;
 }
 
+/** A root without declarations: every prefix the children inherit stays unresolved, not an error. */
+const SYNTHETIC_ROOT = Buffer.from('<r>');
 const LT = 0x3c;
 const GT = 0x3e;
 const SLASH = 0x2f;
@@ -48,9 +52,12 @@ export function childrenOf(el: Pick<ElementToken, 'bytes' | 'nameEnd'>): Child[]
   const contentEnd = bytes.lastIndexOf(LT);
   if (contentEnd < contentStart) return null;
   const content = bytes.subarray(contentStart, contentEnd);
-  const tokenizer = new XmlTokenizer('fragment', { maxElementBytes: bytes.length + 1 });
+  const tokenizer = new XmlTokenizer('stream', { maxElementBytes: bytes.length + SYNTHETIC_ROOT.length + 1 });
+  const first = tokenizer.feed(SYNTHETIC_ROOT);
+  if (first.error !== null) return null;
   const { tokens, error } = tokenizer.feed(content);
-  if (error !== null || tokenizer.end() !== null) return null;
+  // Content that leaves an element open is not a list of whole children.
+  if (error !== null || tokenizer.bufferedBytes > 0) return null;
   const children: Child[] = [];
   let searchFrom = 0;
   for (const token of tokens) {

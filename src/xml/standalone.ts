@@ -4,7 +4,7 @@
  * WebSocket messages, XEP-0206 §5 for BOSH `<body/>` children). Pure functions.
  */
 import { escapeAttr } from './escape';
-import type { ElementToken, StreamOpenToken } from './tokens';
+import type { Attribute, ElementToken, StreamOpenToken } from './tokens';
 import { NS_CLIENT } from '../xmpp/namespaces';
 
 /** In-scope namespace declarations of a stream header: prefix (`''` = default) → URI. */
@@ -57,4 +57,18 @@ export function namespaceOf(el: Pick<ElementToken, 'name' | 'attrs'>, scope: Nam
 export function localName(name: string): string {
   const colon = name.indexOf(':');
   return colon < 0 ? name : name.slice(colon + 1);
+}
+
+/**
+ * `scope` with the namespace declarations of `attrs` (an element's own) on top; `scope` itself when
+ * the element declares none (the usual case), so nothing is copied.
+ */
+export function extendScope(scope: NamespaceScope, attrs: readonly Attribute[]): NamespaceScope {
+  let out: Map<string, string> | null = null;
+  for (const { name, value } of attrs) {
+    if (name !== 'xmlns' && !name.startsWith('xmlns:')) continue;
+    out ??= new Map(scope);
+    out.set(name === 'xmlns' ? '' : name.slice(6), value);
+  }
+  return out ?? scope;
 }

@@ -9,6 +9,7 @@
 import { NS_STREAMS, NS_XMPP_STREAMS } from './namespaces';
 import { escapeText } from '../xml/escape';
 import { childrenOf } from '../xml/children';
+import { extendScope, localName, namespaceOf, type NamespaceScope } from '../xml/standalone';
 import type { ElementToken, TokenizerCondition } from '../xml/tokens';
 
 /** RFC 6120 §4.9.3: every defined stream-error condition. */
@@ -201,13 +202,23 @@ export function streamErrorXml(condition: StreamErrorCondition, text?: string, s
   return `<stream:error${decl}><${condition} xmlns='${NS_XMPP_STREAMS}'/>${textXml}</stream:error>`;
 }
 
-/** The defined condition inside a `<stream:error/>` from the server, or `undefined-condition`. */
-export function streamErrorConditionOf(el: Pick<ElementToken, 'bytes' | 'nameEnd'>): StreamErrorCondition {
+/**
+ * The defined condition inside a `<stream:error/>` from the server, or `undefined-condition`: a child
+ * whose local name is a condition, in `urn:ietf:params:xml:ns:xmpp-streams` however that namespace
+ * was declared (on the child, the error, or the stream header: `scope`). A condition element in no
+ * resolvable namespace is still taken, as before, rather than hiding what the server meant.
+ */
+export function streamErrorConditionOf(el: Pick<ElementToken, 'bytes' | 'nameEnd' | 'attrs'>, scope: NamespaceScope | null = null): StreamErrorCondition {
+  const inError = scope === null ? null : extendScope(scope, el.attrs);
+  let loose: StreamErrorCondition | null = null;
   for (const child of childrenOf(el) ?? []) {
-    const name = child.token.name;
-    if (isStreamErrorCondition(name)) return name;
+    const name = localName(child.token.name);
+    if (!isStreamErrorCondition(name)) continue;
+    const ns = namespaceOf(child.token, inError);
+    if (ns === NS_XMPP_STREAMS) return name;
+    loose ??= name;
   }
-  return 'undefined-condition';
+  return loose ?? 'undefined-condition';
 }
 
 /** What is wrong with client XML (a tokenizer condition, or a bad framing namespace) → the row it ends the session with. */
