@@ -84,3 +84,22 @@ describe('BOSH session life', () => {
     }
   });
 });
+
+describe('long polls', () => {
+  it('a request is held for the whole wait, longer than --handshake-timeout, then answered empty', async () => {
+    await gw.close();
+    gw = await startGateway({ upstream: server.upstream, handshakeTimeoutMs: 1000 });
+    url = `http://127.0.0.1:${gw.port}/http-bind`;
+    const client = new BoshSessionClient(url);
+    try {
+      await client.create("wait='3' hold='1' ver='1.6'");
+      const started = Date.now();
+      const reply = await client.send();
+      expect(reply.status).toBe(200);
+      expect(children(reply.body)).toEqual([]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+    } finally {
+      client.close();
+    }
+  });
+});
