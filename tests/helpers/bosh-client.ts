@@ -3,6 +3,7 @@
  * agent with keep-alive so requests can overlap like a browser's, every body parsed with ltx.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as ltx from 'ltx';
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
@@ -20,7 +21,10 @@ export interface BoshReply {
 export function boshPost(url: string, xml: string | Buffer, opts: { headers?: http.OutgoingHttpHeaders; agent?: http.Agent; timeoutMs?: number; method?: string } = {}): Promise<BoshReply> {
   return new Promise((resolve, reject) => {
     const data = typeof xml === 'string' ? Buffer.from(xml) : xml;
-    const req = http.request(url, {
+    // https:// in the proxy tests, with their throwaway self-signed certificate.
+    const request = url.startsWith('https:') ? https.request : http.request;
+    const req = request(url, {
+      rejectUnauthorized: false,
       method: opts.method ?? 'POST',
       agent: opts.agent,
       timeout: opts.timeoutMs ?? 20_000,
@@ -51,10 +55,11 @@ export class BoshSessionClient {
   sid = '';
   rid: number;
   creation: ltx.Element | null = null;
-  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  readonly agent: http.Agent;
 
   constructor(readonly url: string, readonly domain = 'localhost', startRid = 1000 + Math.floor(Math.random() * 1e6)) {
     this.rid = startRid;
+    this.agent = url.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 4, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true, maxSockets: 4 });
   }
 
   /** Session creation (XEP-0206 §3); returns the creation response. */
