@@ -60,7 +60,7 @@ export class Metrics {
   // 'first' across cluster workers: it is a constant 1 per process, summing would report the worker count.
   readonly buildInfo = new Gauge({ name: `${PREFIX}build_info`, help: 'Always 1; labels say which version runs.', labelNames: ['version', 'node_version'] as const, aggregator: 'first', registers: [this.registry] });
   readonly connections: Gauge<'state'>;
-  readonly sessions = new Counter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, or legacy (a <stream:stream> message, as load-testing tools send).', labelNames: ['framing'] as const, registers: [this.registry] });
+  readonly sessions = new Counter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, legacy (a <stream:stream> message, as load-testing tools send), or bosh (XEP-0206).', labelNames: ['framing'] as const, registers: [this.registry] });
   readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome (head_timeout, pending_per_ip: connections refused before their request head was complete).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to open the TCP connection to the XMPP server, by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly streamOpen = new FixedLabelHistogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", labelNames: [] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
@@ -124,7 +124,7 @@ export class Metrics {
     this.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
     for (const state of SESSION_STATES) this.connections.set({ state }, 0);
     for (const result of HANDSHAKE_RESULTS) this.handshakes.inc({ result }, 0);
-    for (const framing of ['rfc7395', 'legacy']) this.sessions.inc({ framing }, 0);
+    for (const framing of ['rfc7395', 'legacy', 'bosh']) this.sessions.inc({ framing }, 0);
     for (const result of CONNECT_RESULTS) this.upstreamConnect.zero({ result });
     for (const code of CLOSE_CODES) this.wsCloses.inc({ code }, 0);
     for (const side of PAUSE_SIDES) this.pauses.inc({ side }, 0);
