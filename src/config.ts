@@ -10,6 +10,7 @@ import { BlockList, isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_TOKENIZER_LIMITS } from './xml/tokens';
 
 export interface HostPort {
   readonly host: string;
@@ -248,8 +249,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort },
   { key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path },
   { key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", schema: hostPort },
-  { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: '262144', help: 'largest element in bytes, either direction (min 10000)', schema: bytes(10_000, 64 * MiB) },
-  { key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: '64', help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) },
+  { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxElementBytes), help: 'largest XML element (stanza, or stream header) in bytes as sent, either direction; a WebSocket message may be twice that (min 10000)', schema: bytes(10_000, 64 * MiB) },
+  { key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxDepth), help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) },
   { key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', schema: duration(100, HOUR) },
   { key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', schema: duration(100, HOUR) },
   { key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'upstream TCP connect timeout', schema: duration(100, HOUR) },

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { cidrList, type Config } from './config';
+import { limitsFrom, type Limits } from './limits';
 import { clientAddress } from './http/client-ip';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
@@ -97,6 +98,8 @@ export class Gateway {
   private readonly admission: AdmissionControl;
   /** Connections still sending their request head (--handshake-timeout, --max-handshakes-per-ip). */
   private readonly pending: PendingHandshakes;
+  /** Every size and count limit, derived once from the configuration. */
+  private readonly limits: Limits;
   /** One tokenizer for every session's client messages (see ./xml/message-tokenizer.ts). */
   private readonly messages: MessageTokenizer;
   private readonly trusted;
@@ -116,7 +119,8 @@ export class Gateway {
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
     this.metrics.sessionStatesSource = () => this.sessionStates();
     this.admission = new AdmissionControl(config);
-    this.messages = new MessageTokenizer({ maxElementBytes: config.maxStanzaSize, maxDepth: config.maxDepth });
+    this.limits = limitsFrom(config);
+    this.messages = new MessageTokenizer(this.limits.xml);
     this.trusted = cidrList(config.trustedProxies);
     this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs);
     this.framing = initialFraming(config.legacyFraming);
@@ -149,10 +153,10 @@ export class Gateway {
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      // Frames above twice the stanza limit are refused by ws before being buffered (close 1009);
-      // anything in between reaches the session, which answers with a policy-violation stream error
-      // (Prosody's websocket_frame_buffer_limit follows the same rule).
-      maxPayload: 2 * config.maxStanzaSize,
+      // Messages above twice the element limit are refused by ws before being buffered (close 1009);
+      // anything smaller reaches the tokenizer, which ends an oversized element with policy-violation
+      // (see ./limits.ts).
+      maxPayload: this.limits.maxWebSocketMessageBytes,
       perMessageDeflate: false,
       handleProtocols: selectProtocol,
     });
@@ -322,7 +326,7 @@ export class Gateway {
   }
 
   private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
-    const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.config });
+    const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.limits });
     this.startSession(transport, ip, port, release);
   }
 
@@ -341,6 +345,7 @@ export class Gateway {
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
+      limits: this.limits,
       transport,
       dialer: this.dialer,
       clientAddress,

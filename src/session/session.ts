@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config';
+import type { Limits } from '../limits';
 import { elementKind, type Metrics, type PauseSide } from '../metrics';
 import type { Dialer } from '../upstream/dialer';
 import { getAttr } from '../xml/attributes';
@@ -34,6 +35,8 @@ export type SessionState = 'awaiting_open' | 'connecting' | 'open' | 'closing' |
 
 export interface SessionOptions {
   readonly config: Config;
+  /** The gateway's limits, derived once from `config` (../limits.ts). */
+  readonly limits: Limits;
   /** The per-connection logger, created on first use (most idle sessions log only when they end). */
   readonly log: () => Logger;
   /** Log every element at trace level (through ../xmpp/redact.ts). */
@@ -112,8 +115,8 @@ export class Session implements SessionInput, UpstreamOwner {
     this.onClosed = opts.onClosed;
     this.trace = opts.trace;
     this.debugEnabled = opts.debug;
-    this.serverTokenizer = new XmlTokenizer('stream', { maxElementBytes: this.config.maxStanzaSize, maxDepth: this.config.maxDepth });
-    this.link = new UpstreamLink(this, this.config, this.metrics);
+    this.serverTokenizer = new XmlTokenizer('stream', opts.limits.xml);
+    this.link = new UpstreamLink(this, opts.limits, this.metrics);
     this.clientReads = new ReadGate<ClientPause>(() => this.transport.pauseIntake(), () => this.transport.resumeIntake());
     this.rate = this.config.maxBytesPerSecond > 0 ? new TokenBucket(this.config.maxBytesPerSecond) : null;
     // RFC 7395 §3.4: the client opens the stream; a deadline inbound traffic cannot refresh.

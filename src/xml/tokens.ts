@@ -85,6 +85,10 @@ export interface TokenizerLimits {
   readonly maxAttributes: number;
 }
 
+/**
+ * The one place these defaults are written: `--max-stanza-size` and `--max-depth` default to them
+ * (../config.ts), and the gateway hands every tokenizer its configured values (../limits.ts).
+ */
 export const DEFAULT_TOKENIZER_LIMITS: TokenizerLimits = Object.freeze({
   maxElementBytes: 262144,
   maxDepth: 64,

@@ -203,13 +203,13 @@ describe('--connection-rate-per-ip', () => {
     // Retry (refusals do not count towards the rate) until accepted; bounded in count and time.
     let refusals = 0;
     let client: TestClient | null = null;
-    for (let i = 0; i < 60 && client === null; i++) {
+    for (let i = 0; i < 300 && client === null; i++) {
       const a = await attempt(gw.url);
       if (a.accepted) client = a.client;
       else {
         expect(a.status).toBe(429);
         refusals++;
-        if (Date.now() - windowOpenedBy > 3 * WINDOW_MS) break;
+        if (Date.now() - windowOpenedBy > 10 * WINDOW_MS) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
@@ -345,7 +345,9 @@ describe('--trusted-proxies', () => {
 });
 
 describe('--idle-timeout', () => {
-  const IDLE_MS = 1000;
+  // The busy session's keep-alive round trips must stay well inside the idle window even when the
+  // machine is loaded; the test checks outcomes (who is ended, how), not how promptly.
+  const IDLE_MS = 3000;
   const PING_MS = 200;
 
   it('ends an idle session with connection-timeout and a clean </stream:stream> upstream; a session exchanging elements survives', async () => {
@@ -367,10 +369,10 @@ describe('--idle-timeout', () => {
     // one has been ended and twice the idle timeout has passed; bounded in count.
     let sent = 0;
     while (idleClosedAt === null || Date.now() - startedAt < 2 * IDLE_MS) {
-      if (sent >= 50) throw new Error(`the idle session was not ended after ${sent} keep-alive messages`);
+      if (sent >= 200) throw new Error(`the idle session was not ended after ${sent} keep-alive messages`);
       const id = `k${++sent}`;
       busy.send(`<message xmlns="${NS_CLIENT}" id="${id}"><body>still here</body></message>`);
-      await busy.waitForMatch(new RegExp(`id=["']${id}["']`), 2000);
+      await busy.waitForMatch(new RegExp(`id=["']${id}["']`), 10_000);
       await new Promise((resolve) => setTimeout(resolve, PING_MS));
     }
 

@@ -12,7 +12,7 @@
  */
 import type { SessionInput } from '../../session/transport';
 import type { MessageTokenizer } from '../../xml/message-tokenizer';
-import type { StreamOpenToken } from '../../xml/tokens';
+import type { StreamOpenToken, TokenizerLimits } from '../../xml/tokens';
 import { clientXmlFailure, streamErrorXml, type StreamErrorCondition } from '../../xmpp/stream-error';
 import { LEGACY_FOOTER, classifyLegacyMessage, legacyStreamHeader } from './legacy';
 import { classifyClientElement, closeElement, openElement, openFromStreamHeader } from './rfc7395';
@@ -22,8 +22,8 @@ export interface FramingContext {
   readonly session: SessionInput;
   /** The gateway's shared tokenizer for whole client messages. */
   readonly messages: MessageTokenizer;
-  /** Largest element, in bytes (a legacy header counts as one). */
-  readonly maxElementBytes: number;
+  /** The gateway's XML limits (a legacy stream header is held to the element size). */
+  readonly xmlLimits: TokenizerLimits;
   /** Switches the connection to another framing (legacy detection). */
   useFraming(framing: Framing): void;
 }
@@ -96,7 +96,7 @@ function readLegacyMessage(data: Buffer, receivedAt: number, ctx: FramingContext
 
 /** Handles a legacy header, footer or invalid header; returns false for any other message. */
 function readLegacyEdge(data: Buffer, ctx: FramingContext, footerAllowed: boolean): boolean {
-  const legacy = classifyLegacyMessage(data, ctx.maxElementBytes);
+  const legacy = classifyLegacyMessage(data, ctx.xmlLimits);
   switch (legacy.kind) {
     case 'other':
       return false;
@@ -138,7 +138,7 @@ const DETECTING: Framing = Object.freeze({
 const STRICT: Framing = Object.freeze({
   ...RFC7395_FRAMING,
   readMessage(data: Buffer, receivedAt: number, ctx: FramingContext): void {
-    const legacy = classifyLegacyMessage(data, ctx.maxElementBytes);
+    const legacy = classifyLegacyMessage(data, ctx.xmlLimits);
     if (legacy.kind === 'header') {
       ctx.session.fail('BAD_FRAMING_NAMESPACE', 'a <stream:stream> header is not RFC 7395 framing; send <open/> (legacy framing is off)');
       return;

@@ -6,7 +6,7 @@
  * relayed without the RFC 7395 rewrite.
  */
 import { XmlTokenizer } from '../../xml/tokenizer';
-import type { Attribute } from '../../xml/tokens';
+import type { Attribute, TokenizerLimits } from '../../xml/tokens';
 import { NS_CLIENT, NS_STREAMS } from '../../xmpp/namespaces';
 import { escapeAttr } from '../../xml/escape';
 
@@ -22,12 +22,12 @@ const FOOTER = /^\s*<\/([A-Za-z_][\w.-]*:)?stream\s*>\s*$/;
 const HEADER_START = /^\s*(<\?xml[^>]*\?>\s*)?<([A-Za-z_][\w.-]*:)?stream[\s>]/;
 
 /** Classifies a client message as a legacy stream header, footer, or neither. Pure. */
-export function classifyLegacyMessage(data: Buffer, maxBytes: number): LegacyMessage {
+export function classifyLegacyMessage(data: Buffer, limits: Partial<TokenizerLimits> = {}): LegacyMessage {
   // Only the first bytes are needed to decide; headers and footers are short.
   const head = data.toString('latin1', 0, Math.min(data.length, 512));
   if (FOOTER.test(head) && data.length <= 512) return { kind: 'footer' };
   if (!HEADER_START.test(head)) return { kind: 'other' };
-  const tokenizer = new XmlTokenizer('stream', { maxElementBytes: maxBytes });
+  const tokenizer = new XmlTokenizer('stream', limits);
   const { tokens, error } = tokenizer.feed(data);
   if (error !== null) return { kind: 'invalid', condition: error.condition === 'bad-format' ? 'not-well-formed' : error.condition, text: error.text };
   const [first, ...rest] = tokens;

@@ -10,11 +10,12 @@
  */
 import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
+import type { Limits } from '../../limits';
 import type { Metrics } from '../../metrics';
 import type { ClientGoodbye } from '../../session/goodbye';
 import type { ClientTransport, SessionInput } from '../../session/transport';
 import type { MessageTokenizer } from '../../xml/message-tokenizer';
-import type { StreamOpenToken } from '../../xml/tokens';
+import type { StreamOpenToken, TokenizerLimits } from '../../xml/tokens';
 import { websocketGoodbye } from './goodbye';
 import type { Framing, FramingContext } from './framing';
 
@@ -27,17 +28,8 @@ export interface WebSocketTransportOptions {
   /** The framing the connection starts in (./framing.ts `initialFraming`). */
   readonly framing: Framing;
   readonly metrics: Metrics;
-  readonly limits: WebSocketLimits;
-}
-
-export interface WebSocketLimits {
-  /** Largest client message, and largest element, in bytes (--max-stanza-size). */
-  readonly maxStanzaSize: number;
-  /** Stop reading the server while this much is unsent to the client; resume below half. */
-  readonly wsHighWaterMark: number;
-  /** While connecting, messages held back by a pause count against the pre-connect queue's bounds. */
-  readonly preConnectQueueMessages: number;
-  readonly preConnectQueueBytes: number;
+  /** The gateway's limits (../../limits.ts): element size for legacy headers, backpressure marks, pre-connect bounds. */
+  readonly limits: Limits;
 }
 
 const TEXT = { binary: false } as const;
@@ -56,7 +48,7 @@ export class WebSocketTransport implements ClientTransport, FramingContext {
   private readonly ws: WebSocket;
   private readonly socket: Duplex;
   private readonly metrics: Metrics;
-  private readonly limits: WebSocketLimits;
+  private readonly limits: Limits;
   private current: Framing;
   private closed = false;
   private intakePaused = false;
@@ -90,8 +82,8 @@ export class WebSocketTransport implements ClientTransport, FramingContext {
 
   // ---------------------------------------------------------------- FramingContext
 
-  get maxElementBytes(): number {
-    return this.limits.maxStanzaSize;
+  get xmlLimits(): TokenizerLimits {
+    return this.limits.xml;
   }
 
   useFraming(framing: Framing): void {
@@ -122,10 +114,8 @@ export class WebSocketTransport implements ClientTransport, FramingContext {
       session.fail('CLIENT_BINARY', 'binary WebSocket messages are not allowed (RFC 7395 §3.2)');
       return;
     }
-    if (data.length > this.limits.maxStanzaSize) {
-      session.fail('CLIENT_TOO_BIG', `message of ${data.length} bytes exceeds the ${this.limits.maxStanzaSize}-byte stanza limit`);
-      return;
-    }
+    // No size check on the message itself: ws refused anything over Limits.maxWebSocketMessageBytes,
+    // and the tokenizer refuses any element over --max-stanza-size while reading it.
     this.current.readMessage(data, receivedAt, this);
     session.clientConsumed(data.length);
   }
