@@ -165,6 +165,7 @@ export class Gateway {
           config,
           log,
           metrics: this.metrics,
+          xml: this.limits.xml,
           admit: (ip) => this.admission.admit(ip),
           startCore: (transport, ip, sid) => this.startBoshCore(transport, ip, sid),
           isDraining: () => this.draining !== null,

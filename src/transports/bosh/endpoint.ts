@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config';
 import type { BoshRequestResult, Metrics } from '../../metrics';
 import type { Admission } from '../../http/admission';
+import type { TokenizerLimits } from '../../xml/tokens';
 import { VERSION } from '../../version';
 import { BoshSession, type BoshLimits, type HttpExchange } from './bosh-session';
 import { terminateStatus, type BoshCondition } from './conditions';
@@ -42,6 +43,8 @@ export interface BoshEndpointOptions {
   readonly config: Config;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** The data path's XML limits (../../limits.ts): each child of a body is bounded by --max-stanza-size. */
+  readonly xml: TokenizerLimits;
   /** Admission for a new session (the WebSocket side's limits); on 'ok' `startCore` owns the slot. */
   readonly admit: (ip: string) => Admission;
   /** Starts the session core for a BOSH session; the core releases the admission slot when it ends. */
@@ -90,7 +93,7 @@ export class BoshEndpoint {
   constructor(private readonly opts: BoshEndpointOptions) {
     const c = opts.config;
     // Each child element is bounded by the stanza limit while the body is scanned.
-    this.reader = new BodyReader({ maxElementBytes: c.maxStanzaSize, maxDepth: c.maxDepth });
+    this.reader = new BodyReader(opts.xml);
     this.limits = {
       maxWaitS: Math.floor(c.boshMaxWaitMs / 1000),
       maxHold: c.boshMaxHold,
