@@ -170,7 +170,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
       if (isMessage<ToWorker>(msg) && msg.type === 'xmppgw:bosh-peers') peers.update(msg);
     });
     peers.onForwardError = (err) => workerLog.warn({ event: 'bosh_forward_failed', err: err?.message }, 'a BOSH request could not be forwarded to the worker holding its session');
-    const port = await peers.listen((req, res, ip) => gateway.bosh?.handle(req, res, ip, true));
+    const port = await peers.listen((req, res, ip, host) => gateway.bosh?.handle(req, res, ip, host, true));
     process.send?.({ type: 'xmppgw:bosh-peer', port } satisfies ToPrimary);
     workerLog.debug({ event: 'bosh_peer_listening', port }, `BOSH peer listener on 127.0.0.1:${port}`);
   }

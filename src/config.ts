@@ -98,6 +98,12 @@ export interface Config {
   readonly boshMaxBodySize: number;
   /** Server data queued per BOSH session waiting for a request; above it the server is not read. */
   readonly boshMaxQueued: number;
+  /** Serve the Converse.js chat page at `/` on the public listener (./http/web-client.ts). */
+  readonly webClient: boolean;
+  /** Converse.js `default_domain`: users may log in as `alice` instead of `alice@domain`; '' = none. */
+  readonly webClientDomain: string;
+  /** Further Converse.js settings (its `converse.initialize` options), merged over the gateway's. */
+  readonly webClientSettings: Readonly<Record<string, unknown>>;
   readonly logLevel: LogLevel;
   readonly logFormat: 'json' | 'pretty';
 }
@@ -204,8 +210,8 @@ const list = (item: z.ZodType<string, string>) =>
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0))
     .pipe(z.array(item));
 const origin = z.string().refine(
-  (s) => s === '*' || s === 'same-origin' || /^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s),
-  'expected origins like https://chat.example.org, https://*.example.org, same-origin, or *',
+  (s) => s === '*' || s === 'same-origin' || s === 'null' || /^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s),
+  'expected origins like https://chat.example.org, https://*.example.org, same-origin, null, or *',
 );
 const cidr = z.string().refine((s) => parseCidr(s) !== null, 'expected CIDR ranges such as 127.0.0.1/32, 10.0.0.0/8, ::1/128');
 const path = scalar.pipe(z.string().regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/, 'expected an absolute URL path such as /xmpp-websocket'));
@@ -229,6 +235,28 @@ const workers = scalar.transform((s, ctx) => {
   if (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 256) return Number(s);
   ctx.addIssue({ code: 'custom', message: 'expected "auto" (one per CPU) or a number from 1 to 256' });
   return z.NEVER;
+});
+
+const onOff = scalar.pipe(z.enum(['on', 'off'], { message: 'expected on or off' })).transform((v) => v === 'on');
+const domainOrEmpty = scalar.refine(
+  (s) => s === '' || /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(s),
+  'expected an XMPP domain such as example.org (or empty for none)',
+);
+/** A JSON object (flags, environment) or a mapping (config file), at most 16 KiB as JSON. */
+const jsonObject = z.union([z.string(), z.record(z.string(), z.unknown())]).transform((v, ctx): Record<string, unknown> => {
+  let value: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      value = v.trim() === '' ? {} : JSON.parse(v);
+    } catch {
+      value = null;
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || JSON.stringify(value).length > 16 * KiB) {
+    ctx.addIssue({ code: 'custom', message: 'expected a JSON object of Converse.js settings, e.g. {"i18n":"de","show_send_button":true} (at most 16 KiB)' });
+    return z.NEVER;
+  }
+  return value as Record<string, unknown>;
 });
 
 // ---------------------------------------------------------------- the settings table
@@ -266,8 +294,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxHeaderSize', flag: 'max-header-size', env: 'MAX_HEADER_SIZE', defaultText: '16KiB', help: 'largest HTTP request head, HTTP 431 above', schema: bytes(KiB, MiB) },
   { key: 'handshakeTimeoutMs', flag: 'handshake-timeout', env: 'HANDSHAKE_TIMEOUT', defaultText: '5s', help: 'time a new TCP connection has to send its complete HTTP request head (the WebSocket upgrade request); HTTP 408 and close after', schema: duration(100, 5 * 60_000) },
   { key: 'maxHandshakesPerIp', flag: 'max-handshakes-per-ip', env: 'MAX_HANDSHAKES_PER_IP', defaultText: '16', help: 'connections from one client IP still sending their request head, HTTP 429 and close above; --trusted-proxies are not counted (0 = unlimited)', schema: integer(0, 1_000_000) },
-  { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', defaultText: 'same-origin', help: 'browser Origins allowed (comma-separated; https://*.example.org wildcards; same-origin; *), others get 403; requests without Origin (non-browser clients) are allowed', schema: list(origin) },
-  { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose X-Forwarded-For/Forwarded headers are believed', schema: list(cidr) },
+  { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', defaultText: 'same-origin', help: 'browser Origins allowed (comma-separated; https://*.example.org wildcards; same-origin = the page\'s host name is the one the client asked for, any port or scheme; null; *), others get 403; requests without a browser Origin (non-browser clients) are allowed', schema: list(origin) },
+  { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose Forwarded and X-Forwarded-For/-Host/-Proto headers are believed', schema: list(cidr) },
   { key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff },
   { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', defaultText: '20s', help: 'on SIGTERM/SIGINT, grace period before remaining sessions get system-shutdown', schema: duration(0, HOUR) },
   { key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect },
@@ -282,6 +310,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'boshMaxPauseMs', flag: 'bosh-max-pause', env: 'BOSH_MAX_PAUSE', defaultText: '120s', help: 'longest pause a BOSH client may ask for (XEP-0124 §10 maxpause; 0 = not offered)', schema: durationOrZero(5000, HOUR) },
   { key: 'boshMaxBodySize', flag: 'bosh-max-body-size', env: 'BOSH_MAX_BODY_SIZE', defaultText: '512KiB', help: 'largest BOSH request body, refused with HTTP 413 before it is read', schema: bytes(10_000, 64 * MiB) },
   { key: 'boshMaxQueued', flag: 'bosh-max-queued', env: 'BOSH_MAX_QUEUED', defaultText: '1MiB', help: 'server data queued per BOSH session for the next request; above it the server is not read (nothing is dropped)', schema: bytes(16 * KiB, 1024 * MiB) },
+  { key: 'webClient', flag: 'web-client', env: 'WEB_CLIENT', defaultText: 'off', help: 'on: serve the Converse.js chat page at / on the listener, connected to this gateway (npm run demo turns it on)', schema: onOff },
+  { key: 'webClientDomain', flag: 'web-client-domain', env: 'WEB_CLIENT_DOMAIN', defaultText: '', help: 'XMPP domain the chat page logs in to when a user types a bare name (Converse.js default_domain; empty = users type full JIDs)', schema: domainOrEmpty },
+  { key: 'webClientSettings', flag: 'web-client-settings', env: 'WEB_CLIENT_SETTINGS', defaultText: '{}', help: 'more Converse.js settings for the chat page, as a JSON object (a mapping in the config file), merged over the gateway\'s', schema: jsonObject },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) },
   { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) },
 ];

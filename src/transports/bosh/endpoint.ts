@@ -36,7 +36,7 @@ export interface BoshRouter {
   readonly sidPrefix: string;
   /** True if the sid was created by another live worker; then `forward` takes the request. */
   isRemote(sid: string): boolean;
-  forward(sid: string, req: IncomingMessage, res: ServerResponse, body: Buffer, ip: string, headers: OutgoingHttpHeaders): void;
+  forward(sid: string, req: IncomingMessage, res: ServerResponse, body: Buffer, ip: string, requestHost: string, headers: OutgoingHttpHeaders): void;
 }
 
 export interface BoshEndpointOptions {
@@ -115,13 +115,16 @@ export class BoshEndpoint {
   }
 
   /**
-   * Every request on --bosh-path. `ip` is the client address (after trusted proxies). `forwarded`:
-   * the request came from another worker (./peers.ts), which found its sid is ours; never forward it again.
+   * Every request on --bosh-path. `ip` is the client address and `requestHost` the host[:port] it
+   * used (both after trusted proxies). `forwarded`: the request came from another worker
+   * (./peers.ts), which found its sid is ours; never forward it again.
    */
-  handle(req: IncomingMessage, res: ServerResponse, ip: string, forwarded = false): void {
-    const cors = corsFor(req, this.opts.config.allowedOrigins);
+  handle(req: IncomingMessage, res: ServerResponse, ip: string, requestHost = req.headers.host ?? '', forwarded = false): void {
+    const cors = corsFor(req.headers.origin, requestHost, this.opts.config.allowedOrigins);
     if (!cors.ok) {
       this.count('bad_origin');
+      this.opts.metrics.originRefusals.inc({ reason: cors.reason });
+      this.opts.log.debug({ event: 'bosh_origin_refused', reason: cors.reason, origin: cors.origin.slice(0, 200), remote_addr: ip, allow_with: cors.allowWith }, 'BOSH request from a refused Origin');
       this.plain(res, 403, "Forbidden: this page's Origin may not use this XMPP endpoint (see --allowed-origins)\n");
       return;
     }
@@ -165,7 +168,7 @@ export class BoshEndpoint {
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!refused) this.onBody(req, res, Buffer.concat(chunks, size), ip, cors.headers, forwarded);
+      if (!refused) this.onBody(req, res, Buffer.concat(chunks, size), ip, requestHost, cors.headers, forwarded);
     });
     req.on('error', () => undefined);
   }
@@ -188,7 +191,7 @@ export class BoshEndpoint {
     res.writeHead(status, { ...XML_HEADERS, ...headers, 'Content-Length': body.length }).end(body);
   }
 
-  private onBody(req: IncomingMessage, res: ServerResponse, bytes: Buffer, ip: string, headers: OutgoingHttpHeaders, forwarded: boolean): void {
+  private onBody(req: IncomingMessage, res: ServerResponse, bytes: Buffer, ip: string, requestHost: string, headers: OutgoingHttpHeaders, forwarded: boolean): void {
     const parsed = this.reader.read(bytes);
     if (!parsed.ok) {
       this.count('bad_request');
@@ -207,7 +210,7 @@ export class BoshEndpoint {
       const router = this.opts.router;
       if (router !== undefined && !forwarded && router.isRemote(request.sid)) {
         this.count('forwarded');
-        router.forward(request.sid, req, res, bytes, ip, headers);
+        router.forward(request.sid, req, res, bytes, ip, requestHost, headers);
         return;
       }
       this.count('item_not_found');

@@ -22,6 +22,8 @@ import { terminateBody } from './response';
 
 export const PEER_SECRET_HEADER = 'x-xmppgw-peer';
 export const PEER_CLIENT_HEADER = 'x-xmppgw-client-ip';
+/** The host[:port] the client used, after trusted proxies (for `same-origin`). */
+export const PEER_HOST_HEADER = 'x-xmppgw-request-host';
 
 /** Primary ⇄ worker messages about BOSH peers. */
 export type PeerMessage =
@@ -36,8 +38,8 @@ export function sidWorker(sid: string): number | null {
   return Number.isSafeInteger(id) && id > 0 ? id : null;
 }
 
-/** Handles a request that arrived on the internal listener: `ip` is the original client's. */
-export type ForwardedHandler = (req: http.IncomingMessage, res: http.ServerResponse, ip: string) => void;
+/** Handles a request that arrived on the internal listener: `ip` and `requestHost` are the original client's. */
+export type ForwardedHandler = (req: http.IncomingMessage, res: http.ServerResponse, ip: string, requestHost: string) => void;
 
 export class BoshPeers implements BoshRouter {
   readonly sidPrefix: string;
@@ -62,7 +64,8 @@ export class BoshPeers implements BoshRouter {
         res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Forbidden\n');
         return;
       }
-      handler(req, res, ip);
+      const host = req.headers[PEER_HOST_HEADER];
+      handler(req, res, ip, typeof host === 'string' ? host : req.headers.host ?? '');
     });
     // Held requests wait up to --bosh-max-wait on this listener too.
     server.requestTimeout = 0;
@@ -87,7 +90,7 @@ export class BoshPeers implements BoshRouter {
     return id !== null && id !== this.workerId && this.peers.has(id);
   }
 
-  forward(sid: string, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, ip: string, headers: OutgoingHttpHeaders): void {
+  forward(sid: string, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, ip: string, requestHost: string, headers: OutgoingHttpHeaders): void {
     const port = this.peers.get(sidWorker(sid)!)!;
     const out = http.request({
       host: '127.0.0.1',
@@ -102,6 +105,7 @@ export class BoshPeers implements BoshRouter {
         'content-length': body.length,
         [PEER_SECRET_HEADER]: this.secret!,
         [PEER_CLIENT_HEADER]: ip,
+        [PEER_HOST_HEADER]: requestHost,
       },
     }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
