@@ -15,7 +15,7 @@ import { limitsFrom, type Limits } from './limits';
 import { clientAddress, isTrustedPeer } from './http/client-ip';
 import { publicAuthority } from './http/forwarded';
 import { OncePerWindow } from './http/once-per-window';
-import { altConnections, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
+import { altConnections, publicBoshUrl, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
 import { WebClient, findConversePackage } from './http/web-client';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
@@ -270,7 +270,8 @@ export class Gateway {
       return;
     }
     const websocketUrl = publicWebSocketUrl(authority, this.config.path, this.boundHost);
-    if (serveHostMeta(req, res, path, altConnections(websocketUrl), authority, this.config.allowedOrigins)) return;
+    const boshUrl = this.bosh === null ? null : publicBoshUrl(authority, this.config.boshPath, this.boundHost);
+    if (serveHostMeta(req, res, path, altConnections(websocketUrl, boshUrl), authority, this.config.allowedOrigins)) return;
     if (this.webClient?.handle(req, res, { path, websocketUrl })) return;
     if (path !== this.config.path) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not Found: the XMPP WebSocket endpoint is ${this.config.path}\n`);

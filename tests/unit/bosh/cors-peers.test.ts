@@ -34,3 +34,15 @@ describe('sid → worker (cluster routing)', () => {
     expect(sidWorker(sid)).toBe(id);
   });
 });
+
+describe('XEP-0156 host-meta lists BOSH after the WebSocket', () => {
+  it('as the client sees the gateway', async () => {
+    const { altConnections, publicBoshUrl } = await import('../../../src/http/host-meta');
+    const url = publicBoshUrl({ scheme: 'https', host: 'chat.example.org' }, '/http-bind', '127.0.0.1:5280');
+    expect(url).toBe('https://chat.example.org/http-bind');
+    expect(altConnections('wss://chat.example.org/xmpp-websocket', url)).toEqual([
+      { rel: 'urn:xmpp:alt-connections:websocket', href: 'wss://chat.example.org/xmpp-websocket' },
+      { rel: 'urn:xmpp:alt-connections:xbosh', href: 'https://chat.example.org/http-bind' },
+    ]);
+  });
+});
