@@ -72,6 +72,8 @@ interface Early {
 }
 
 const EMPTY: readonly Buffer[] = [];
+/** After the session ended with no request held: how long the terminate body waits for the next request, s. */
+const ENDED_GRACE_S = 10;
 
 export class BoshSession {
   readonly sid: string;
@@ -173,7 +175,9 @@ export class BoshSession {
         const i = this.held.findIndex((h) => h.rid === request.rid);
         if (i >= 0) {
           const old = this.held[i]!;
-          this.held[i] = { rid: request.rid, http, timer: old.timer };
+          const replacement: Held = { rid: request.rid, http, timer: old.timer };
+          this.held[i] = replacement;
+          http.onAbort(() => this.dropHeld(replacement));
           old.http.respond(200, bodyXml([]));
         } else {
           this.stalledOrEarlyRepeat(request, http);
@@ -279,7 +283,9 @@ export class BoshSession {
     this.stalled.splice(0).forEach((s) => s.http.respond(200, bodyXml([])));
     for (const e of this.window.drainEarly()) e.http.respond(200, bodyXml([]));
     if (this.held.length > 0) this.flush();
-    else this.armInactivity();
+    // A polling client is back within moments; one that is not is gone, and the core (and a drain)
+    // should not wait a whole inactivity period for it.
+    else this.armInactivity(Math.min(this.inactivityS, ENDED_GRACE_S));
   }
 
   /** The core holds client reads (upstream slow, rate limit, connecting): requests wait, unanswered. */
@@ -372,20 +378,20 @@ export class BoshSession {
   }
 
   private afterAnswer(): void {
-    if (this.held.length === 0 && !this.gone) this.armInactivity();
+    if (this.held.length === 0 && !this.gone) this.armInactivity(this.ending === null ? this.inactivityS : Math.min(this.inactivityS, ENDED_GRACE_S));
   }
 
   // ---------------------------------------------------------------- timers and the end
 
-  private armInactivity(): void {
+  private armInactivity(seconds = this.inactivityS): void {
     this.stopInactivity();
     // §7.1 `inactivity`: the longest the client may leave the session with no request held.
     this.inactivityTimer = setTimeout(() => {
       this.inactivityTimer = null;
       if (this.held.length > 0 || this.gone) return;
       if (this.ending !== null) this.finishGone(this.ending.condition ?? 'none', 'ended; no request came to carry the terminate body');
-      else this.abandon('inactivity', `no request for ${this.inactivityS} s`);
-    }, this.inactivityS * 1000);
+      else this.abandon('inactivity', `no request for ${seconds} s`);
+    }, seconds * 1000);
   }
 
   private stopInactivity(): void {

@@ -206,3 +206,30 @@ it('reports the queued bytes to the core and zero once a response took them', as
   await flush();
   expect(link.calls[link.calls.length - 1]).toBe('backlog 0');
 });
+
+it('a session that ended with no request held waits only briefly for one, then lets the core go', async () => {
+  const { s, link, gone } = await created();
+  s.ended('system-shutdown');
+  jest.advanceTimersByTime(9_000);
+  expect(gone).toEqual([]);
+  jest.advanceTimersByTime(1_000);
+  expect(gone).toEqual(['system-shutdown']);
+  expect(link.calls.some((c) => c.startsWith('gone'))).toBe(true);
+});
+
+it('a re-sent held rid whose new connection vanishes too is dropped, its data kept', async () => {
+  const { s } = await created();
+  const first = new FakeExchange();
+  s.onRequest(req(`<body rid='11' sid='sid1' ${NS}/>`), first);
+  const second = new FakeExchange();
+  s.onRequest(req(`<body rid='11' sid='sid1' ${NS}/>`), second);
+  expect(first.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind'/>");
+  second.vanish();
+  expect(s.heldCount).toBe(0);
+  s.deliver(el('<message xmlns="jabber:client" id="later"/>'));
+  await flush();
+  const next = new FakeExchange();
+  s.onRequest(req(`<body rid='12' sid='sid1' ${NS}/>`), next);
+  await flush();
+  expect(next.body).toContain('id="later"');
+});
