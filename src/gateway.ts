@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { cidrList, type Config } from './config';
+import { cidrList, validateSettings, type Config } from './config';
 import { limitsFrom, type Limits } from './limits';
 import { clientAddress, isTrustedPeer } from './http/client-ip';
 import { publicAuthority } from './http/forwarded';
@@ -124,6 +124,9 @@ export class Gateway {
   readonly bosh: BoshEndpoint | null;
 
   constructor({ config, log, metrics, dialer, boshRouter }: GatewayOptions) {
+    // A Config built in code (embedding, tests) is checked like the CLI's: a bad value throws
+    // ConfigError naming the setting, here rather than as a strange failure later.
+    validateSettings(config);
     this.config = config;
     this.log = log;
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
