@@ -298,6 +298,14 @@ export const SETTINGS = [
   setting({ key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) }),
   setting({ key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers }),
   setting({ key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) }),
+  setting({ key: 'bosh', flag: 'bosh', env: 'BOSH', defaultText: 'on', help: 'serve BOSH (XEP-0124/XEP-0206) on --bosh-path of the same listener: on or off', schema: onOff }),
+  setting({ key: 'boshPath', flag: 'bosh-path', env: 'BOSH_PATH', defaultText: '/http-bind', help: 'HTTP path of the BOSH endpoint (must differ from --path)', schema: path }),
+  setting({ key: 'boshMaxWaitMs', flag: 'bosh-max-wait', env: 'BOSH_MAX_WAIT', defaultText: '50s', help: "longest a BOSH request is held waiting for data (caps the client's wait; keep it under your proxy's read timeout, often 60 s)", schema: duration(1000, 10 * 60_000) }),
+  setting({ key: 'boshMaxHold', flag: 'bosh-max-hold', env: 'BOSH_MAX_HOLD', defaultText: '1', help: "most requests held per BOSH session (caps the client's hold; requests = hold + 1)", schema: integer(1, 8) }),
+  setting({ key: 'boshInactivityMs', flag: 'bosh-inactivity', env: 'BOSH_INACTIVITY', defaultText: '60s', help: 'a BOSH session with no request for this long ends (the client is gone)', schema: duration(5000, HOUR) }),
+  setting({ key: 'boshMaxPauseMs', flag: 'bosh-max-pause', env: 'BOSH_MAX_PAUSE', defaultText: '120s', help: 'longest pause a BOSH client may ask for (XEP-0124 §10 maxpause; 0 = not offered)', schema: durationOrZero(5000, HOUR) }),
+  setting({ key: 'boshMaxBodySize', flag: 'bosh-max-body-size', env: 'BOSH_MAX_BODY_SIZE', defaultText: '512KiB', help: 'largest BOSH request body, refused with HTTP 413 before it is read', schema: bytes(10_000, 64 * MiB) }),
+  setting({ key: 'boshMaxQueued', flag: 'bosh-max-queued', env: 'BOSH_MAX_QUEUED', defaultText: '1MiB', help: 'server data queued per BOSH session for the next request; above it the server is not read (nothing is dropped)', schema: bytes(16 * KiB, 1024 * MiB) }),
   setting({ key: 'webClient', flag: 'web-client', env: 'WEB_CLIENT', defaultText: 'off', help: 'on: serve the Converse.js chat page at / on the listener, connected to this gateway (npm run demo turns it on)', schema: onOff }),
   setting({ key: 'webClientDomain', flag: 'web-client-domain', env: 'WEB_CLIENT_DOMAIN', defaultText: '', help: 'XMPP domain the chat page logs in to when a user types a bare name (Converse.js default_domain; empty = users type full JIDs)', schema: domainOrEmpty }),
   setting({ key: 'webClientSettings', flag: 'web-client-settings', env: 'WEB_CLIENT_SETTINGS', defaultText: '{}', help: 'more Converse.js settings for the chat page, as a JSON object (a mapping in the config file), merged over the gateway\'s', schema: jsonObject }),
@@ -399,6 +407,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
   }
   checkRouting(config as unknown as Config);
   const frozen = Object.freeze(config as unknown as Config);
+  if (frozen.bosh && frozen.boshPath === frozen.path) {
+    throw new ConfigError(`--bosh-path ${frozen.boshPath} is also the WebSocket --path: give BOSH its own path (or --bosh off)`);
+  }
   if (values['print-config']) return { kind: 'print-config', config: frozen, text: printConfig(frozen) };
   return { kind: 'run', config: frozen };
 }

@@ -15,7 +15,7 @@ import { limitsFrom, type Limits } from './limits';
 import { clientAddress, isTrustedPeer } from './http/client-ip';
 import { publicAuthority } from './http/forwarded';
 import { OncePerWindow } from './http/once-per-window';
-import { altConnections, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
+import { altConnections, publicBoshUrl, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
 import { WebClient, findConversePackage } from './http/web-client';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
@@ -33,6 +33,7 @@ import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
 import { LogThrottle } from './util/log-throttle';
+import { BoshEndpoint, type BoshRouter } from './transports/bosh/endpoint';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -41,6 +42,8 @@ export interface GatewayOptions {
   readonly metrics?: Metrics;
   /** How sessions reach the XMPP server (./upstream/dialer.ts); defaults to the configured routing and TLS (./upstream/dial.ts). */
   readonly dialer?: Dialer;
+  /** With --workers > 1: how BOSH requests reach the worker holding their session (./transports/bosh/peers.ts). */
+  readonly boshRouter?: BoshRouter;
 }
 
 
@@ -129,8 +132,10 @@ export class Gateway {
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
+  /** The BOSH endpoint on --bosh-path, or null with --bosh off. */
+  readonly bosh: BoshEndpoint | null;
 
-  constructor({ config, log, metrics, dialer }: GatewayOptions) {
+  constructor({ config, log, metrics, dialer, boshRouter }: GatewayOptions) {
     // A Config built in code (embedding, tests) is checked like the CLI's: a bad value throws
     // ConfigError naming the setting, here rather than as a strange failure later.
     validateSettings(config);
@@ -182,6 +187,18 @@ export class Gateway {
       perMessageDeflate: false,
       handleProtocols: selectProtocol,
     });
+    this.bosh = config.bosh
+      ? new BoshEndpoint({
+          config,
+          log,
+          metrics: this.metrics,
+          xml: this.limits.xml,
+          admit: (ip) => this.admission.admit(ip),
+          startCore: (transport, ip, sid) => this.startBoshCore(transport, ip, sid),
+          isDraining: () => this.draining !== null,
+          router: boshRouter,
+        })
+      : null;
     this.server.on('upgrade', (req, socket, head) => {
       this.pending.settle(req.socket);
       // A bug in the upgrade path costs this one connection, never the process.
@@ -276,8 +293,13 @@ export class Gateway {
     const path = requestPath(req.url);
     // XEP-0156 discovery and the chat page speak of the gateway's URL as the client sees it.
     const authority = publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted));
+    if (this.bosh !== null && path === this.config.boshPath) {
+      this.bosh.handle(req, res, clientAddress(req.socket.remoteAddress, req.headers, this.trusted), authority.host);
+      return;
+    }
     const websocketUrl = publicWebSocketUrl(authority, this.config.path, this.boundHost);
-    if (serveHostMeta(req, res, path, altConnections(websocketUrl), authority, this.config.allowedOrigins)) return;
+    const boshUrl = this.bosh === null ? null : publicBoshUrl(authority, this.config.boshPath, this.boundHost);
+    if (serveHostMeta(req, res, path, altConnections(websocketUrl, boshUrl), authority, this.config.allowedOrigins)) return;
     if (this.webClient?.handle(req, res, { path, websocketUrl })) return;
     if (path !== this.config.path) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not Found: the XMPP WebSocket endpoint is ${this.config.path}\n`);
@@ -379,6 +401,14 @@ export class Gateway {
     };
   }
 
+  /**
+   * A BOSH session's XMPP side: the same session core as a WebSocket's, with the BOSH transport as
+   * its client side. Admission was granted by the BOSH endpoint.
+   */
+  private startBoshCore(transport: ClientTransport, ip: string, sid: string): Session {
+    return this.startSession(transport, ip, undefined, this.releaser(ip), { sid });
+  }
+
   private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
     const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.limits });
     this.startSession(transport, ip, port, release);
@@ -389,13 +419,13 @@ export class Gateway {
    * dialer, metrics and logger, counted in the sweep, the drain and the `connections` gauge.
    * `release` frees the admission slot once both sides are closed.
    */
-  startSession(transport: ClientTransport, clientAddress: string, clientPort: number | undefined, release: () => void): Session {
+  startSession(transport: ClientTransport, clientAddress: string, clientPort: number | undefined, release: () => void, bindings: object = {}): Session {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
     const session = new Session({
       config: this.config,
-      log: () => this.log.child({ conn_id: connId, remote_addr: clientAddress }),
+      log: () => this.log.child({ conn_id: connId, remote_addr: clientAddress, ...bindings }),
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
@@ -442,6 +472,7 @@ export class Gateway {
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeIdleConnections();
       this.log.info({ event: 'draining', sessions: this.sessions.size, grace_s: graceMs / 1000 }, 'draining: no new sessions');
+      this.bosh?.drain();
       if (!(await this.whenIdle(graceMs))) {
         this.log.info({ event: 'drain_deadline', sessions: this.sessions.size }, 'drain deadline: ending remaining sessions');
         for (const session of this.sessions) session.shutdown();
@@ -450,6 +481,7 @@ export class Gateway {
           for (const session of this.sessions) session.destroy();
         }
       }
+      this.bosh?.destroy();
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       this.connectPacer?.close();
       this.server.closeAllConnections();

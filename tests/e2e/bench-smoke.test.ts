@@ -27,3 +27,13 @@ it('bench/storm.js --smoke: every session drained from one gateway comes back th
   expect(out).toMatch(/^\| gateway \| 100\/100 \|/m);
   expect(out).toMatch(/^\| floor \| 100\/100 \|/m);
 }, 180_000);
+
+it('bench/bosh.js --smoke logs in, idles, echoes and terminates over BOSH and WebSocket without loss', async () => {
+  const child = spawn(process.execPath, [join(__dirname, '..', '..', 'bench', 'bosh.js'), '--smoke'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`bench/bosh.js smoke exited ${code}:\n${out.slice(-4000)}`);
+  expect(out).toMatch(/\| BOSH \(XEP-0206\) \|/);
+}, 120_000);
