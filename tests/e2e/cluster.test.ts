@@ -201,7 +201,6 @@ describe('--workers 2 in front of Prosody', () => {
   it('SIGTERM drains every worker: sessions on both get system-shutdown, <close/>, 1001; the primary exits 0', async () => {
     const workersWithSessions = new Set(sessions.map((x) => x.worker));
     expect(workersWithSessions.size).toBe(2);
-    const t0 = Date.now();
     cli.child.kill('SIGTERM');
     const closes = await Promise.all(sessions.map((x) => x.s.client.closed));
     for (const [i, { s }] of sessions.entries()) {
@@ -215,7 +214,6 @@ describe('--workers 2 in front of Prosody', () => {
     }
     const exit = await cli.exited;
     expect(exit.code).toBe(0);
-    expect(exit.at - t0).toBeLessThan(DRAIN_MS + 3000);
     const shutdowns = cli.events('session_closed').filter((l) => l.reason === 'shutdown');
     expect(new Set(shutdowns.map((l) => l.worker))).toEqual(workersWithSessions);
     expect(shutdowns).toHaveLength(sessions.length);

@@ -1,28 +1,27 @@
 /**
- * deploy/Dockerfile and /.dockerignore, without a Docker engine:
- * - the file is parsed (dockerfile-ast) and linted (dockerfile-utils, the VS Code Docker linter);
- * - the invariants of the image are asserted on the parsed instructions: multi-stage, a numeric
- *   non-root USER before the exec-form ENTRYPOINT, production dependencies only in the final stage,
- *   ports and environment that the gateway's own config parser accepts, a HEALTHCHECK on /healthz;
- * - both stages are replayed in a temporary directory, instruction by instruction: the build context
- *   is what .dockerignore lets through (@balena/dockerignore, Docker's matching rules), COPY copies
- *   from that context or from the earlier stage, `npm run build` really compiles the copied sources,
- *   the runtime stage's `npm ci --omit=dev` really installs (from the npm cache when it can), and the
- *   result is started with the image's ENTRYPOINT and ENV (addresses moved to 127.0.0.1 and random
- *   ports), answers /healthz, and the HEALTHCHECK command itself passes against it.
- * What cannot be replayed here: the base image itself (no registry but npm and Debian), so the host's
- * Node runs the result; the build stage's full `npm ci` is the checkout's own node_modules (same lock
- * file), linked rather than installed again.
+ * deploy/Dockerfile and /.dockerignore:
+ * - the file is parsed (dockerfile-ast) and linted (dockerfile-utils, the VS Code Docker linter), and
+ *   the image's invariants are asserted on the parsed instructions: multi-stage, a numeric non-root
+ *   USER before the exec-form ENTRYPOINT, production dependencies only in the final stage, ports and
+ *   environment that the gateway's own config parser accepts, a HEALTHCHECK on /healthz;
+ * - the image is built for real with Debian's podman (tests/helpers/container-image.ts: the base is
+ *   a fixture made from Debian packages plus this machine's Node, standing in for
+ *   node:22-bookworm-slim) and run as Kubernetes runs it (deploy/kubernetes): as the image's
+ *   non-root user, with a read-only root filesystem and no writable tmpfs, on the host network,
+ *   listening on random 127.0.0.1 ports. A client logs in through the container to a private
+ *   Prosody, the image's own HEALTHCHECK passes, and `podman stop` drains and exits 0.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import dockerignore from '@balena/dockerignore';
 import { DockerfileParser, type Dockerfile, type Instruction, type Copy, type From, type JSONInstruction, type Env, type Healthcheck } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { parseCli, SETTINGS, ENV_PREFIX } from '../../src/config';
+import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { buildGatewayImage, exec, GATEWAY_IMAGE, LIMITS, must, PODMAN, podmanInstalled, removeContainer } from '../helpers/container-image';
 import { freePort, httpGet as get } from '../helpers/net';
+import { is, login } from '../helpers/raw-xmpp';
 
 const ROOT = join(__dirname, '..', '..');
 const DOCKERFILE = join(ROOT, 'deploy', 'Dockerfile');
@@ -102,112 +101,6 @@ function contextFiles(): Set<string> {
   walk('');
   return files;
 }
-
-// ---------------------------------------------------------------- replaying the stages
-
-interface Replayed {
-  /** Root directory of each stage's filesystem. */
-  readonly roots: Map<string, string>;
-  /** WORKDIR at the end of each stage, absolute inside the stage. */
-  readonly workdirs: Map<string, string>;
-  /** Every RUN command and what the replay did with it. */
-  readonly runs: Array<{ stage: string; command: string; did: string }>;
-}
-
-function run(cmd: string, args: string[], cwd: string): void {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 240_000, env: { ...process.env, NODE_ENV: undefined } });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd} (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
-}
-
-function replay(tmp: string, context: Set<string>): Replayed {
-  const roots = new Map<string, string>();
-  const workdirs = new Map<string, string>();
-  const runs: Replayed['runs'] = [];
-  for (const stage of stages) {
-    const root = join(tmp, stage.name);
-    mkdirSync(root, { recursive: true });
-    roots.set(stage.name, root);
-    let cwd = '/';
-    const inStage = (p: string): string => join(root, posix.resolve(cwd, p));
-    for (const i of stage.instructions) {
-      const keyword = i.getKeyword();
-      switch (keyword) {
-        case 'WORKDIR':
-          cwd = posix.resolve(cwd, i.getArguments()[0]!.getValue());
-          mkdirSync(join(root, cwd), { recursive: true });
-          break;
-        case 'COPY': {
-          const copy = i as Copy;
-          const flags: Record<string, string> = Object.fromEntries(copy.getFlags().map((f) => [f.getName(), f.getValue() ?? '']));
-          const unknown = Object.keys(flags).filter((f) => !['from', 'chown', 'chmod', 'link'].includes(f));
-          if (unknown.length > 0) throw new Error(`COPY flags the replay does not know: ${unknown.join(', ')}`);
-          const args = copy.getJSONStrings().length > 0 ? jsonForm(copy) : copy.getArguments().map((a) => a.getValue());
-          const dest = args[args.length - 1]!;
-          const sources = args.slice(0, -1);
-          for (const src of sources) {
-            if (/[*?[]/.test(src)) throw new Error(`COPY ${src}: wildcards are not replayed; list the files`);
-            const toDir = dest.endsWith('/') || sources.length > 1;
-            if (flags.from !== undefined) {
-              const fromRoot = roots.get(flags.from);
-              if (fromRoot === undefined) throw new Error(`COPY --from=${flags.from}: no earlier stage of that name`);
-              const from = join(fromRoot, posix.resolve('/', src));
-              if (!existsSync(from)) throw new Error(`COPY --from=${flags.from} ${src}: not in that stage's filesystem`);
-              const target = toDir && !statSync(from).isDirectory() ? join(inStage(dest), posix.basename(src)) : inStage(dest);
-              cpSync(from, target, { recursive: true });
-            } else {
-              const rel = posix.normalize(src).replace(/^\.\/?/, '').replace(/\/$/, '');
-              const under = [...context].filter((f) => f === rel || f.startsWith(`${rel}/`));
-              if (under.length === 0) throw new Error(`COPY ${src}: not in the build context (missing, or excluded by .dockerignore)`);
-              for (const f of under) {
-                const target = f === rel ? (toDir ? join(inStage(dest), posix.basename(f)) : inStage(dest)) : join(inStage(dest), f.slice(rel.length + 1));
-                cpSync(join(ROOT, f), target, { recursive: true });
-              }
-            }
-          }
-          break;
-        }
-        case 'RUN': {
-          const content = (i.getArgumentsContent() ?? '').replace(/\\\n/g, ' ');
-          for (const command of content.split('&&').map((c) => c.trim().replace(/\s+/g, ' '))) {
-            const dir = join(root, cwd);
-            if (/^npm ci( |$)/.test(command) && stage === final) {
-              // The production install, for real, with the Dockerfile's flags; --prefer-offline uses the
-              // npm cache the checkout's own `npm ci` filled.
-              const flags = command.split(' ').slice(2);
-              run('npm', ['ci', ...flags, '--prefer-offline', '--loglevel=error'], dir);
-              runs.push({ stage: stage.name, command, did: 'ran (npm cache preferred)' });
-            } else if (/^npm ci( |$)/.test(command)) {
-              // The build stage's full install: the checkout's node_modules comes from the same lock file.
-              symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-              runs.push({ stage: stage.name, command, did: 'linked the checkout node_modules' });
-            } else if (/^npm run [\w:-]+$/.test(command)) {
-              run('npm', ['run', '--silent', command.split(' ')[2]!], dir);
-              runs.push({ stage: stage.name, command, did: 'ran' });
-            } else if (command === 'npm cache clean --force') {
-              // Only shrinks the image layer; here it would empty this machine's npm cache.
-              runs.push({ stage: stage.name, command, did: 'skipped (image size only)' });
-            } else {
-              throw new Error(`RUN ${command}: the replay does not know this command; teach tests/e2e/deploy-docker.test.ts`);
-            }
-          }
-          break;
-        }
-        case 'ADD':
-          throw new Error('ADD: use COPY (no remote URLs or archive extraction in this image)');
-        case 'ENV': case 'USER': case 'EXPOSE': case 'HEALTHCHECK': case 'STOPSIGNAL': case 'ENTRYPOINT': case 'CMD': case 'ARG': case 'LABEL':
-          break;
-        default:
-          throw new Error(`${keyword}: the replay does not know this instruction`);
-      }
-    }
-    workdirs.set(stage.name, cwd);
-  }
-  return { roots, workdirs, runs };
-}
-
-// ---------------------------------------------------------------- small helpers
-
-
 
 // ---------------------------------------------------------------- the tests
 
@@ -295,95 +188,106 @@ describe('/.dockerignore', () => {
   });
 });
 
-describe('deploy/Dockerfile replayed in a temporary directory', () => {
-  let tmp: string;
-  let replayed: Replayed;
-  let app: string;
+/** Polls an async check every 250 ms until it holds; bounded. */
+async function pollUntil(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
 
-  beforeAll(() => {
-    tmp = mkdtempSync(join(tmpdir(), 'xmppgw-docker-'));
-    replayed = replay(tmp, contextFiles());
-    app = join(replayed.roots.get(final.name)!, replayed.workdirs.get(final.name)!);
-  }, 300_000);
+describe('deploy/Dockerfile built and run with podman', () => {
+  const name = `xmppgw-test-${process.pid}-${randomBytes(3).toString('hex')}`;
+  let prosody: ProsodyInstance;
+  let port: number;
+  let metricsPort: number;
+  const logs = async (): Promise<string> => {
+    const r = await exec([...PODMAN, 'logs', name]);
+    return `${r.stdout}${r.stderr}`.slice(-4000);
+  };
+  const inspect = async (format: string): Promise<string> => (await must([...PODMAN, 'inspect', '--format', format, name])).trim();
 
-  afterAll(() => {
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
-
-  it('replays every RUN step it knows and skips only the cache clean', () => {
-    expect(replayed.runs.map((r) => `${r.stage}: ${r.command} -> ${r.did}`)).toEqual([
-      'build: npm ci --ignore-scripts --no-audit --no-fund -> linked the checkout node_modules',
-      'build: npm run build -> ran',
-      'runtime: npm ci --omit=dev --ignore-scripts --no-audit --no-fund -> ran (npm cache preferred)',
-      'runtime: npm cache clean --force -> skipped (image size only)',
+  beforeAll(async () => {
+    if (!podmanInstalled()) throw new Error('podman or mmdebstrap is not installed: run `npm run test:deps`');
+    // The first build on a machine makes the Debian and Node bases (a few minutes); later runs hit
+    // podman's cache by tag and layer.
+    const [started] = await Promise.all([startProsody(), buildGatewayImage()]);
+    prosody = started;
+    port = await freePort();
+    metricsPort = await freePort();
+    await must([
+      ...PODMAN, 'run', '--detach', '--name', name,
+      // As deploy/kubernetes runs it: the image's USER, readOnlyRootFilesystem and nothing writable.
+      '--read-only', '--read-only-tmpfs=false',
+      '--network=host', ...LIMITS,
+      '-e', `XMPP_WS_GATEWAY_LISTEN=127.0.0.1:${port}`,
+      '-e', `XMPP_WS_GATEWAY_METRICS_LISTEN=127.0.0.1:${metricsPort}`,
+      '-e', `XMPP_WS_GATEWAY_UPSTREAM=127.0.0.1:${prosody.c2sPort}`,
+      GATEWAY_IMAGE,
     ]);
-  });
-
-  it('leaves the ENTRYPOINT script, the compiled code and package.json in the final stage', () => {
-    const entry = jsonForm(of(final, 'ENTRYPOINT')[0]!);
-    expect(existsSync(join(app, entry[1]!))).toBe(true);
-    expect(existsSync(join(app, 'dist', 'main.js'))).toBe(true);
-    expect(existsSync(join(app, 'dist', 'cluster.js'))).toBe(true);
-    expect(JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')).version).toBe(pkg.version);
-    // Nothing of the sources, tests or tooling.
-    expect(existsSync(join(app, 'src'))).toBe(false);
-    expect(existsSync(join(app, 'tests'))).toBe(false);
-    expect(existsSync(join(app, 'tsconfig.json'))).toBe(false);
-  });
-
-  it('has every production dependency and no development dependency in node_modules', () => {
-    const installed = (name: string): boolean => existsSync(join(app, 'node_modules', name, 'package.json'));
-    for (const name of Object.keys(pkg.dependencies)) expect(`${name}: ${installed(name)}`).toBe(`${name}: true`);
-    for (const name of Object.keys(pkg.devDependencies)) expect(`${name}: ${installed(name)}`).toBe(`${name}: false`);
-    expect(existsSync(join(app, 'node_modules', '.bin', 'tsc'))).toBe(false);
-  });
-
-  it('starts with the ENTRYPOINT and the image environment, answers /healthz, and the HEALTHCHECK passes', async () => {
-    const entry = jsonForm(of(final, 'ENTRYPOINT')[0]!);
-    const argv0 = (args: string[]): [string, string[]] => [entry[0] === 'node' ? process.execPath : entry[0]!, [...entry.slice(1), ...args]];
-    const imageEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...finalEnv() };
-
-    const version = spawnSync(...argv0(['--version']), { cwd: app, env: imageEnv, encoding: 'utf8', timeout: 10_000 });
-    expect(version.stdout.trim()).toBe(pkg.version);
-    const help = spawnSync(...argv0(['--help']), { cwd: app, env: imageEnv, encoding: 'utf8', timeout: 10_000 });
-    expect(help.status).toBe(0);
-    expect(help.stdout).toMatch(/--upstream/);
-
-    // Only the addresses change: 127.0.0.1 on random ports instead of the container's 0.0.0.0.
-    const [port, opsPort, upstreamPort] = [await freePort(), await freePort(), await freePort()];
-    const env = {
-      ...imageEnv,
-      XMPP_WS_GATEWAY_LISTEN: `127.0.0.1:${port}`,
-      XMPP_WS_GATEWAY_METRICS_LISTEN: `127.0.0.1:${opsPort}`,
-      XMPP_WS_GATEWAY_UPSTREAM: `127.0.0.1:${upstreamPort}`,
-      XMPP_WS_GATEWAY_DRAIN_TIMEOUT: '1s',
-    };
-    const child = spawn(...argv0([]), { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const healthcheck = (): number => {
-      const [cmd, ...args] = healthcheckArgv(df.getHEALTHCHECKs()[0]!);
-      return spawnSync(cmd === 'node' ? process.execPath : cmd!, args, { cwd: app, env, timeout: 10_000 }).status ?? -1;
-    };
     try {
-      const deadline = Date.now() + 15_000;
-      while (!out.includes('"event":"ops_listening"')) {
-        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the replayed image did not start:\n${out}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(await get(`http://127.0.0.1:${opsPort}/healthz`)).toEqual({ status: 200, body: 'ok\n' });
-      // Nothing listens upstream: alive, but not ready.
-      expect((await get(`http://127.0.0.1:${opsPort}/readyz`)).status).toBe(503);
-      expect((await get(`http://127.0.0.1:${opsPort}/metrics`)).body).toContain(`xmppgw_build_info{version="${pkg.version}"`);
-      expect(healthcheck()).toBe(0);
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      // And the HEALTHCHECK does fail once nothing answers.
-      expect(healthcheck()).toBe(1);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await pollUntil(async () => (await get(`http://127.0.0.1:${metricsPort}/healthz`, 2000)).status === 200, '/healthz', 120_000);
+    } catch (err) {
+      throw new Error(`the container never answered /healthz (${(err as Error).message}); its log:\n${await logs()}`);
     }
+  }, 1_800_000);
+
+  afterAll(async () => {
+    await removeContainer(name);
+    await prosody?.stop();
   }, 60_000);
+
+  it('runs as the image\'s numeric non-root user on a read-only root filesystem', async () => {
+    expect(await inspect('{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}')).toBe('1000:1000 true');
+    // The gateway process itself (rootful podman without a user namespace: host and container uids agree).
+    const pid = await inspect('{{.State.Pid}}');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    expect(/^Uid:\s+(\d+)/m.exec(status)![1]).toBe('1000');
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 2)).toEqual(['node', 'bin/xmpp-ws-gateway.js']);
+    for (const dir of ['/app', '/tmp', '/home/node']) {
+      const probe = await exec([...PODMAN, 'exec', name, 'node', '-e', `require('fs').writeFileSync('${dir}/probe', 'x')`]);
+      expect({ dir, code: probe.code, error: /EROFS|read-only/i.test(probe.stderr) }).toEqual({ dir, code: 1, error: true });
+    }
+  });
+
+  it('answers /healthz and /readyz, and the image\'s own HEALTHCHECK passes', async () => {
+    expect((await get(`http://127.0.0.1:${metricsPort}/healthz`)).status).toBe(200);
+    await pollUntil(async () => (await get(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200, '/readyz', 30_000);
+    // The image's HEALTHCHECK (kept by building in Docker format), run by podman inside the container.
+    const [info] = JSON.parse(await must([...PODMAN, 'inspect', name])) as Array<{
+      Config: { Healthcheck?: { Test?: string[] } };
+      State: { Health?: { Status?: string }; Healthcheck?: { Status?: string } };
+    }>;
+    expect(info!.Config.Healthcheck?.Test?.join(' ')).toMatch(/\/healthz/);
+    const health = await exec([...PODMAN, 'healthcheck', 'run', name]);
+    expect({ code: health.code, stderr: health.stderr.trim() }).toEqual({ code: 0, stderr: '' });
+    const [after] = JSON.parse(await must([...PODMAN, 'inspect', name])) as typeof info[];
+    expect(after!.State.Health?.Status ?? after!.State.Healthcheck?.Status).toBe('healthy');
+  });
+
+  it('logs a client in through the container to Prosody, and it messages itself', async () => {
+    const account = prosody.accounts[0]!;
+    const s = await login(`ws://127.0.0.1:${port}/xmpp-websocket`, {
+      domain: prosody.domain,
+      username: account.username,
+      password: account.password,
+      mechanism: 'PLAIN',
+      resource: 'container',
+    });
+    try {
+      expect(s.jid).toBe(`${account.jid}/container`);
+      s.send(`<message xmlns='jabber:client' to='${s.jid}' id='m1' type='chat'><body>through the container ✓</body></message>`);
+      const echoed = await s.waitFor(is.message, 'the message back', 10_000);
+      expect(echoed.getChildText('body')).toBe('through the container ✓');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('drains on podman stop (SIGTERM) and exits 0', async () => {
+    await must([...PODMAN, 'stop', '--time', '30', name], { timeoutMs: 60_000 });
+    expect(await inspect('{{.State.Status}} {{.State.ExitCode}}')).toBe('exited 0');
+    expect(await logs()).toMatch(/drain/i);
+  });
 });

@@ -341,12 +341,14 @@ describe('closing', () => {
   });
 
   it('a client answering pings stays connected', async () => {
-    const other = await startGateway({ upstream: server.upstream, pingIntervalMs: 100 });
+    // A ping interval a loaded machine cannot miss by accident (a late pong read would end the
+    // session), and three of them passing.
+    const other = await startGateway({ upstream: server.upstream, pingIntervalMs: 1000 });
     try {
       const c = await TestClient.open(other.url);
       c.send(openXml());
       await c.waitFor(2);
-      await new Promise((r) => setTimeout(r, 450));
+      await new Promise((r) => setTimeout(r, 3500));
       expect(c.ws.readyState).toBe(WebSocket.OPEN);
       c.send(closeXml);
       expect((await c.closed).code).toBe(1000);

@@ -280,7 +280,7 @@ function expectAgreement(mode: TokenizerMode, input: Buffer, cuts: readonly numb
 /**
  * In stream mode the tokenizer leaves a top-level element's outer prefixes to the framing, which
  * declares them from the stream header and refuses the element if the header never declared one
- * (src/framing/rfc7395.ts, toStandaloneElement). The gateway's verdict is the tokenizer's up to
+ * (src/xml/standalone.ts, toStandaloneElement). The gateway's verdict is the tokenizer's up to
  * the first such element.
  */
 function withFramingScope(outcome: Outcome, tokens: Token[]): { outcome: Outcome; tokens: Token[] } {
