@@ -264,7 +264,7 @@ export function helpText(): string {
     '',
     'Options (precedence: flags, then environment variables [in brackets], then the --config file, then defaults):',
   ];
-  for (const s of SETTINGS) lines.push(`  --${s.flag} <value>`.padEnd(38) + `${s.help} (default ${s.defaultText}) [${ENV_PREFIX}${s.env}]`);
+  for (const s of SETTINGS) lines.push(`  --${s.flag} <value>`.padEnd(38) + `${s.help} (default ${s.defaultText === '' ? 'empty' : s.defaultText}) [${ENV_PREFIX}${s.env}]`);
   for (const [flag, c] of Object.entries(COMMANDS)) {
     const name = 'short' in c ? `-${c.short}, --${flag}` : `--${flag}${c.type === 'string' ? ' <file>' : ''}`;
     lines.push(`  ${name}`.padEnd(38) + c.help);

@@ -97,6 +97,13 @@ describe('the served Converse.js page (--web-client on), no proxy', () => {
     const jrd = await request(gw.port, 'GET', '/.well-known/host-meta.json', { Origin: 'https://elsewhere.example' });
     expect(JSON.parse(jrd.body)).toEqual({ links: [{ rel: 'urn:xmpp:alt-connections:websocket', href: gw.url }] });
     expect(jrd.headers['access-control-allow-origin']).toBeUndefined();
+    // A CORS preflight from an allowed page gets the methods; from another site, no allowance.
+    const preflight = await request(gw.port, 'OPTIONS', '/.well-known/host-meta', { Origin: `http://127.0.0.1:${gw.port}`, 'Access-Control-Request-Method': 'GET' });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers).toMatchObject({ 'access-control-allow-origin': `http://127.0.0.1:${gw.port}`, 'access-control-allow-methods': 'GET, HEAD' });
+    const foreignPreflight = await request(gw.port, 'OPTIONS', '/.well-known/host-meta', { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'GET' });
+    expect(foreignPreflight.headers['access-control-allow-origin']).toBeUndefined();
+    expect((await request(gw.port, 'DELETE', '/.well-known/host-meta')).status).toBe(405);
     const headOnly = await request(gw.port, 'HEAD', '/.well-known/host-meta.json');
     expect(headOnly.status).toBe(200);
     expect(headOnly.body).toBe('');

@@ -29,7 +29,9 @@ export class FakeConnection {
     socket.setEncoding('utf8');
     socket.on('data', (text: string) => {
       this.received += text;
-      if (this.received.includes('</stream:stream>')) this.gotFooter = true;
+      // Only the new text (and a footer split across reads) can hold a new footer: scanning all of
+      // `received` on every read would be quadratic in a long session.
+      if (!this.gotFooter && this.received.indexOf('</stream:stream>', this.received.length - text.length - 15) >= 0) this.gotFooter = true;
       for (const w of this.waiters.splice(0)) w();
     });
     socket.on('error', () => undefined);
@@ -44,7 +46,7 @@ export class FakeConnection {
   }
 
   /** Resolves when `received` matches `re` (bounded). */
-  async waitFor(re: RegExp, timeoutMs = 5000): Promise<void> {
+  async waitFor(re: RegExp, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!re.test(this.received)) {
       if (this.socket.destroyed) throw new Error(`connection closed before ${re}; received ${JSON.stringify(this.received)}`);
@@ -123,7 +125,7 @@ export class FakeServer {
     return { host: '127.0.0.1', port: this.port };
   }
 
-  async nextConnection(index = this.connections.length, timeoutMs = 5000): Promise<FakeConnection> {
+  async nextConnection(index = this.connections.length, timeoutMs = 15_000): Promise<FakeConnection> {
     const deadline = Date.now() + timeoutMs;
     while (this.connections.length <= index) {
       const left = deadline - Date.now();

@@ -44,7 +44,7 @@ export class TestClient {
   }
 
   /** Waits until at least `n` messages arrived (or the socket closed), bounded by `timeoutMs`. */
-  async waitFor(n: number, timeoutMs = 5000): Promise<string[]> {
+  async waitFor(n: number, timeoutMs = 15_000): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.messages.length < n && this.ws.readyState !== WebSocket.CLOSED) {
       const left = deadline - Date.now();
@@ -61,7 +61,7 @@ export class TestClient {
   }
 
   /** Waits for a message matching `re`, returning it. */
-  async waitForMatch(re: RegExp, timeoutMs = 5000): Promise<string> {
+  async waitForMatch(re: RegExp, timeoutMs = 15_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.messages.find((m) => re.test(m));

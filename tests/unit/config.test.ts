@@ -150,3 +150,26 @@ describe('settings given in code are checked like flags', () => {
     expect(() => new Gateway({ config, log: createLogger('silent', 'json') })).toThrow(/maxDepth \(--max-depth\)/);
   });
 });
+
+describe('web client settings', () => {
+  it('are off by default, and take on/off, a domain and Converse settings as JSON or a file mapping', () => {
+    const d = run([]);
+    expect(d).toMatchObject({ webClient: false, webClientDomain: '', webClientSettings: {} });
+    const c = run(['--web-client', 'on', '--web-client-domain', 'example.org', '--web-client-settings', '{"i18n":"de","show_send_button":true}']);
+    expect(c).toMatchObject({ webClient: true, webClientDomain: 'example.org', webClientSettings: { i18n: 'de', show_send_button: true } });
+    const f = file('w.yaml', 'web-client: "on"\nweb-client-settings:\n  i18n: fr\n  view_mode: overlayed\n');
+    expect(run(['--config', f])).toMatchObject({ webClient: true, webClientSettings: { i18n: 'fr', view_mode: 'overlayed' } });
+    expect(run([], { XMPP_WS_GATEWAY_WEB_CLIENT_SETTINGS: '{"i18n":"it"}' }).webClientSettings).toEqual({ i18n: 'it' });
+  });
+  it.each([
+    [['--web-client', 'yes'], /--web-client "yes": expected on or off/],
+    [['--web-client-domain', 'not a domain'], /expected an XMPP domain/],
+    [['--web-client-settings', '[1,2]'], /expected a JSON object of Converse.js settings/],
+    [['--web-client-settings', '{"a":'], /expected a JSON object of Converse.js settings/],
+    [['--web-client-settings', JSON.stringify({ big: 'x'.repeat(17_000) })], /at most 16 KiB/],
+    [['--allowed-origins', 'null,same-origin,https://a.example'], null],
+  ])('%j → %s', (argv, error) => {
+    if (error === null) expect(run(argv).allowedOrigins).toEqual(['null', 'same-origin', 'https://a.example']);
+    else expect(() => run(argv)).toThrow(error);
+  });
+});

@@ -109,7 +109,8 @@ function expectSameElements(tokens: readonly Token[], oracle: OracleResult, coun
     if (token.kind === 'stream-open') Object.assign(header, declarations({ name: token.name, uri: '', attrs: token.attrs, children: [] }));
     else if (token.kind === 'element') elements.push(token);
   }
-  expectSame(elements.length, count);
+  // The first `count` elements must match (the callers check how many there may be).
+  expect(elements.length).toBeGreaterThanOrEqual(count);
   for (let i = 0; i < count; i++) {
     const token = elements[i]!;
     const want = oracle.top[i]!;
@@ -252,7 +253,8 @@ function expectAgreement(mode: TokenizerMode, input: Buffer, cuts: readonly numb
   } else {
     oracle = parseStrict(input);
   }
-  const acceptedByDesign = oracle.error !== null && outcome.error === null && ACCEPTED_BY_DESIGN.test(oracle.error);
+  // The strict parser stopped where the tokenizer, by design, does not: past that point it says nothing.
+  const acceptedByDesign = oracle.error !== null && ACCEPTED_BY_DESIGN.test(oracle.error);
   if (oracle.error !== null && outcome.error === null && !acceptedByDesign) {
     throw new Error(`the strict parser rejects (${oracle.error}) what the tokenizer accepts: ${JSON.stringify(input.toString('latin1'))}`);
   }
@@ -270,6 +272,8 @@ function expectAgreement(mode: TokenizerMode, input: Buffer, cuts: readonly numb
       `the tokenizer emits ${emitted} elements where the strict parser completes ${oracle.complete} (${oracle.error}): ${JSON.stringify(input.toString('latin1'))}`,
     );
   }
+  // Both accept: the same number of elements.
+  if (oracle.error === null && outcome.error === null) expectSame(emitted, oracle.top.length);
   expectSameElements(tokens, oracle, Math.min(emitted, oracle.complete));
   if (mode === 'stream' && oracle.root !== null && tokens[0]?.kind === 'stream-open') {
     const open = tokens[0] as StreamOpenToken;
