@@ -4,6 +4,5 @@ export { parseCli, defaultConfig, helpText, ConfigError, type Config, type HostP
 export { createLogger } from './logger';
 export { FAILURES, type FailureCode } from './xmpp/stream-error';
 export { validateSettings } from './config';
-export { plainDialer } from './upstream/plain-dialer';
 export type { Dialer, DialRequest, DialOutcome, DialHandle, DialResult } from './upstream/dialer';
 export type { ClientTransport, SessionInput } from './session/transport';

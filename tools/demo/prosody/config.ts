@@ -12,6 +12,7 @@ export interface ConfigParams {
   logFile: string;
   logLevel: string;
   requireEncryption: boolean;
+  tls: { certFile: string; keyFile: string } | null;
   extraConfig: string;
   anonymousHost: string | null;
   sharedRoster: boolean;
@@ -50,6 +51,8 @@ http_default_host = ${s(p.domain)}
 
 -- mod_tls is not loaded, so c2s is plaintext on loopback: SASL PLAIN must be allowed over it.
 c2s_require_encryption = ${p.requireEncryption ? 'true' : 'false'}
+${p.tls === null ? '' : `-- STARTTLS on c2s with the test certificate (tests/helpers/certs.ts).
+ssl = { certificate = ${s(p.tls.certFile)}; key = ${s(p.tls.keyFile)} }`}
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
@@ -59,7 +62,7 @@ storage = "internal"
 consider_websocket_secure = true
 
 modules_enabled = {
-  "roster"; "saslauth"; "disco"; "ping"; "websocket";${p.sharedRoster ? ' "groups";' : ''}
+  "roster"; "saslauth"; "disco"; "ping"; "websocket";${p.tls === null ? '' : ' "tls";'}${p.sharedRoster ? ' "groups";' : ''}
 }
 ${p.sharedRoster ? `-- Every account in one shared roster group.\ngroups_file = ${inDir('groups.txt')}\n` : ''}
 -- presence, message, iq, offline and c2s are autoloaded; s2s is not wanted at all.

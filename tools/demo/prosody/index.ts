@@ -42,6 +42,12 @@ export interface ProsodyOptions {
   /** `c2s_require_encryption`. No TLS module is loaded, so `true` only suits WebSocket clients. @defaultValue false */
   requireEncryption?: boolean;
   /**
+   * Serve STARTTLS on c2s with this certificate (mod_tls loaded), as a default Prosody does; with
+   * `requireEncryption` it is then required, exactly as in Prosody's shipped configuration.
+   * @defaultValue none (plaintext c2s)
+   */
+  tls?: { certFile: string; keyFile: string };
+  /**
    * A second VirtualHost, on the same ports, whose only login is SASL ANONYMOUS (mod_auth_anonymous):
    * every login gets a fresh random JID on this domain, so load tests need no registered accounts.
    * Must differ from `domain`. @defaultValue none
@@ -120,6 +126,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
     runAs: prosodyIdentity(),
     logLevel: opts.logLevel ?? 'info',
     requireEncryption: opts.requireEncryption ?? false,
+    tls: opts.tls ?? null,
     extraConfig: opts.extraConfig ?? '',
     anonymousHost,
     sharedRoster: opts.sharedRoster ?? false,
@@ -149,6 +156,7 @@ interface LaunchParams {
   httpPort: number;
   logLevel: string;
   requireEncryption: boolean;
+  tls: { certFile: string; keyFile: string } | null;
   extraConfig: string;
   anonymousHost: string | null;
   sharedRoster: boolean;
