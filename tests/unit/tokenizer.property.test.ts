@@ -374,7 +374,7 @@ const mutationArb = fc.oneof(
       .constantFrom(
         ...['<', '>', '&', ']]>', '<!--', '<?', '"', "'", '/', '=', ':', '\u0000', 'é', '\uFFFE', '<![CDATA[', '</a>', '<a>'],
         // Whole constructs, well-formed or not, dropped anywhere (usually between or inside elements).
-        ...[' xmlns:p=\'\'', ' p:a=\'1\'', ' xmlns:xml=\'urn:x\'', ' xmlns:xmlns=\'urn:x\'', ' a=\'1\' a=\'2\'', ' z:a=\'1\''],
+        ...[' xmlns:p=\'\'', ' p:a=\'1\'', ' xmlns:xml=\'urn:x\'', ' xmlns:xmlns=\'urn:x\'', ' xmlns:p=\'http://www.w3.org/XML/1998/namespace\'', ' xmlns=\'http://www.w3.org/2000/xmlns/\'', ' a=\'1\' a=\'2\'', ' z:a=\'1\''],
         ...['&#0;', '&#xD800;', '&#x110000;', '&foo;', '&#;', '&amp', '<!DOCTYPE a>', '<?pi x?>', '<!-- c -->', "<?xml version='1.0'?>"],
         ...['<x:y/>', '<1a/>', '<a\u00B7/>', '<a:b:c/>', '<a xmlns:u=\'urn:u\' xmlns:v=\'urn:u\' u:k=\'1\' v:k=\'2\'/>', '<b></c>', '<b/>text'],
       )
