@@ -26,65 +26,11 @@ export interface Rate {
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export interface Config {
-  /** Address the WebSocket listener binds. */
-  readonly listen: HostPort;
-  /** The only HTTP path that upgrades to WebSocket. */
-  readonly path: string;
-  /** The XMPP server's c2s TCP endpoint. */
-  readonly upstream: HostPort;
-  /** Largest element in either direction, in bytes (RFC 6120 §13.12: servers set such limits). */
-  readonly maxStanzaSize: number;
-  /** Deepest element nesting accepted inside one stanza. */
-  readonly maxDepth: number;
-  /** WebSocket ping period, ms; a session that has not answered the previous ping is ended. */
-  readonly pingIntervalMs: number;
-  /** Time from the WebSocket handshake to the client's `<open/>`, ms. */
-  readonly openTimeoutMs: number;
-  /** Upstream TCP connect timeout, ms. */
-  readonly connectTimeoutMs: number;
-  /** After a client `<close/>`, how long to wait for the server's `</stream:stream>`, ms. */
-  readonly closeTimeoutMs: number;
-  /** End a session after this long without an element in either direction, ms; 0 = never. */
-  readonly idleTimeoutMs: number;
-  /** Client bytes and messages held while upstream connects. */
-  readonly preConnectQueueBytes: number;
-  readonly preConnectQueueMessages: number;
-  /** Pause reading the server while `ws.bufferedAmount` is above this, resume below half of it. */
-  readonly wsHighWaterMark: number;
-  /** Per-session client → server byte rate; reads pause when exceeded; 0 = unlimited. */
-  readonly maxBytesPerSecond: number;
-  /** Concurrent WebSocket sessions per process (HTTP 503 above); 0 = unlimited. */
-  readonly maxConnections: number;
-  /** Concurrent sessions from one client IP (HTTP 429 above); 0 = unlimited. */
-  readonly maxConnectionsPerIp: number;
-  /** New sessions from one client IP per window (HTTP 429 above); count 0 = unlimited. */
-  readonly connectionRatePerIp: Rate;
-  /** Largest HTTP request head, bytes (HTTP 431 above). */
-  readonly maxHeaderSize: number;
-  /** Time a new connection has to send its complete HTTP request head, ms. */
-  readonly handshakeTimeoutMs: number;
-  /** Connections one client IP may have still sending their request head; 0 = unlimited. */
-  readonly maxHandshakesPerIp: number;
-  /** Browser origins allowed to connect (RFC 6455 §10.2). `same-origin` entries match the Host header; `*` allows any. */
-  readonly allowedOrigins: readonly string[];
-  /** Peers whose X-Forwarded-For / Forwarded headers are believed, as CIDR ranges. */
-  readonly trustedProxies: readonly string[];
-  /** Metrics and health listener; null = off. */
-  readonly metricsListen: HostPort | null;
-  /** On SIGTERM/SIGINT, how long sessions may go on before they are ended, ms. */
-  readonly drainTimeoutMs: number;
-  /** If set, ended sessions are told to reconnect here (RFC 7395 §3.6.1 see-other-uri). */
-  readonly redirectUri: string | null;
-  /** How often /readyz re-probes the upstream TCP port, ms. */
-  readonly upstreamProbeIntervalMs: number;
-  /** Worker processes sharing the listener (node:cluster); 1 = no cluster. */
-  readonly workers: number;
-  /** Serve clients that open with a classic `<stream:stream>` message (load-testing tools) in that framing. */
-  readonly legacyFraming: 'auto' | 'off';
-  readonly logLevel: LogLevel;
-  readonly logFormat: 'json' | 'pretty';
-}
+/**
+ * The configuration: one field per row of {@link SETTINGS}, typed by that row's schema (each option
+ * is described once, in the table: flag, environment variable, default, help, grammar).
+ */
+export type Config = { readonly [S in (typeof SETTINGS)[number] as S['key']]: z.output<S['schema']> };
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -188,8 +134,8 @@ const list = (item: z.ZodType<string, string>) =>
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0))
     .pipe(z.array(item));
 const origin = z.string().refine(
-  (s) => s === '*' || s === 'same-origin' || /^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s),
-  'expected origins like https://chat.example.org, https://*.example.org, same-origin, or *',
+  (s) => s === '*' || s === 'same-origin' || s === 'null' || /^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s),
+  'expected origins like https://chat.example.org, https://*.example.org, same-origin, null, or *',
 );
 const cidr = z.string().refine((s) => parseCidr(s) !== null, 'expected CIDR ranges such as 127.0.0.1/32, 10.0.0.0/8, ::1/128');
 const path = scalar.pipe(z.string().regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/, 'expected an absolute URL path such as /xmpp-websocket'));
@@ -215,52 +161,81 @@ const workers = scalar.transform((s, ctx) => {
   return z.NEVER;
 });
 
+const onOff = scalar.pipe(z.enum(['on', 'off'], { message: 'expected on or off' })).transform((v) => v === 'on');
+const domainOrEmpty = scalar.refine(
+  (s) => s === '' || /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(s),
+  'expected an XMPP domain such as example.org (or empty for none)',
+);
+/** A JSON object (flags, environment) or a mapping (config file), at most 16 KiB as JSON. */
+const jsonObject = z.union([z.string(), z.record(z.string(), z.unknown())]).transform((v, ctx): Record<string, unknown> => {
+  let value: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      value = v.trim() === '' ? {} : JSON.parse(v);
+    } catch {
+      value = null;
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || JSON.stringify(value).length > 16 * KiB) {
+    ctx.addIssue({ code: 'custom', message: 'expected a JSON object of Converse.js settings, e.g. {"i18n":"de","show_send_button":true} (at most 16 KiB)' });
+    return z.NEVER;
+  }
+  return value as Record<string, unknown>;
+});
+
 // ---------------------------------------------------------------- the settings table
 
-interface Setting {
-  readonly key: keyof Config;
+interface Setting<K extends string = string, S extends z.ZodType<unknown, unknown> = z.ZodType<unknown, unknown>> {
+  /** Field of {@link Config}. */
+  readonly key: K;
   /** Flag and config-file key. */
   readonly flag: string;
   /** Environment variable, without the prefix. */
   readonly env: string;
   readonly defaultText: string;
   readonly help: string;
-  readonly schema: z.ZodType<unknown, unknown>;
+  /** Parses the raw text (flag, environment) or YAML/JSON value into the field's value. */
+  readonly schema: S;
 }
 
-/** Every setting, in the order `--help` and the README list them. */
-export const SETTINGS: readonly Setting[] = [
-  { key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort },
-  { key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path },
-  { key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", schema: hostPort },
-  { key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxElementBytes), help: 'largest XML element (stanza, or stream header) in bytes as sent, either direction; a WebSocket message may be twice that (min 10000)', schema: bytes(10_000, 64 * MiB) },
-  { key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxDepth), help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) },
-  { key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', schema: duration(100, HOUR) },
-  { key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', schema: duration(100, HOUR) },
-  { key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'upstream TCP connect timeout', schema: duration(100, HOUR) },
-  { key: 'closeTimeoutMs', flag: 'close-timeout', env: 'CLOSE_TIMEOUT', defaultText: '5s', help: "wait for the server's </stream:stream> after a client <close/>", schema: duration(0, HOUR) },
-  { key: 'idleTimeoutMs', flag: 'idle-timeout', env: 'IDLE_TIMEOUT', defaultText: '0', help: 'end a session with no element either way for this long (0 = never; pings do not count)', schema: durationOrZero(1000, 24 * HOUR) },
-  { key: 'preConnectQueueBytes', flag: 'pre-connect-queue-bytes', env: 'PRE_CONNECT_QUEUE_BYTES', defaultText: '262144', help: 'client bytes held while upstream connects', schema: bytes(KiB, 64 * MiB) },
-  { key: 'preConnectQueueMessages', flag: 'pre-connect-queue-messages', env: 'PRE_CONNECT_QUEUE_MESSAGES', defaultText: '32', help: 'client messages held while upstream connects', schema: integer(1, 10_000) },
-  { key: 'wsHighWaterMark', flag: 'ws-high-water-mark', env: 'WS_HIGH_WATER_MARK', defaultText: '1MiB', help: 'pause reading the server while this much is unsent to the client', schema: bytes(16 * KiB, 1024 * MiB) },
-  { key: 'maxBytesPerSecond', flag: 'max-bytes-per-second', env: 'MAX_BYTES_PER_SECOND', defaultText: '1MiB', help: 'per-session client-to-server byte rate (2 s burst); reads pause above it (0 = unlimited)', schema: bytesOrZero(KiB, 1024 * MiB) },
-  { key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', defaultText: '25000', help: 'concurrent sessions per worker process, HTTP 503 above (0 = unlimited)', schema: integer(0, 10_000_000) },
-  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', defaultText: '100', help: 'concurrent sessions from one client IP per worker, HTTP 429 above (0 = unlimited)', schema: integer(0, 10_000_000) },
-  { key: 'connectionRatePerIp', flag: 'connection-rate-per-ip', env: 'CONNECTION_RATE_PER_IP', defaultText: '60/10s', help: 'new sessions from one client IP per window, per worker, HTTP 429 above (0/1s = unlimited)', schema: rate },
-  { key: 'maxHeaderSize', flag: 'max-header-size', env: 'MAX_HEADER_SIZE', defaultText: '16KiB', help: 'largest HTTP request head, HTTP 431 above', schema: bytes(KiB, MiB) },
-  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout', env: 'HANDSHAKE_TIMEOUT', defaultText: '5s', help: 'time a new TCP connection has to send its complete HTTP request head (the WebSocket upgrade request); HTTP 408 and close after', schema: duration(100, 5 * 60_000) },
-  { key: 'maxHandshakesPerIp', flag: 'max-handshakes-per-ip', env: 'MAX_HANDSHAKES_PER_IP', defaultText: '16', help: 'connections from one client IP still sending their request head, HTTP 429 and close above; --trusted-proxies are not counted (0 = unlimited)', schema: integer(0, 1_000_000) },
-  { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', defaultText: 'same-origin', help: 'browser Origins allowed (comma-separated; https://*.example.org wildcards; same-origin; *), others get 403; requests without Origin (non-browser clients) are allowed', schema: list(origin) },
-  { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose X-Forwarded-For/Forwarded headers are believed', schema: list(cidr) },
-  { key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff },
-  { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', defaultText: '20s', help: 'on SIGTERM/SIGINT, grace period before remaining sessions get system-shutdown', schema: duration(0, HOUR) },
-  { key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect },
-  { key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) },
-  { key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers },
-  { key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) },
-  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) },
-  { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) },
-];
+/** Keeps each row's key and schema types, from which {@link Config} is derived. */
+const setting = <K extends string, S extends z.ZodType<unknown, unknown>>(row: Setting<K, S>): Setting<K, S> => row;
+
+export const SETTINGS = [
+  setting({ key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort }),
+  setting({ key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path }),
+  setting({ key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", schema: hostPort }),
+  setting({ key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxElementBytes), help: 'largest XML element (stanza, or stream header) in bytes as sent, either direction; a WebSocket message may be twice that (min 10000)', schema: bytes(10_000, 64 * MiB) }),
+  setting({ key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxDepth), help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) }),
+  setting({ key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', schema: duration(100, HOUR) }),
+  setting({ key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', schema: duration(100, HOUR) }),
+  setting({ key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'upstream TCP connect timeout', schema: duration(100, HOUR) }),
+  setting({ key: 'closeTimeoutMs', flag: 'close-timeout', env: 'CLOSE_TIMEOUT', defaultText: '5s', help: "wait for the server's </stream:stream> after a client <close/>", schema: duration(0, HOUR) }),
+  setting({ key: 'idleTimeoutMs', flag: 'idle-timeout', env: 'IDLE_TIMEOUT', defaultText: '0', help: 'end a session with no element either way for this long (0 = never; pings do not count)', schema: durationOrZero(1000, 24 * HOUR) }),
+  setting({ key: 'preConnectQueueBytes', flag: 'pre-connect-queue-bytes', env: 'PRE_CONNECT_QUEUE_BYTES', defaultText: '262144', help: 'client bytes held while upstream connects', schema: bytes(KiB, 64 * MiB) }),
+  setting({ key: 'preConnectQueueMessages', flag: 'pre-connect-queue-messages', env: 'PRE_CONNECT_QUEUE_MESSAGES', defaultText: '32', help: 'client messages held while upstream connects', schema: integer(1, 10_000) }),
+  setting({ key: 'wsHighWaterMark', flag: 'ws-high-water-mark', env: 'WS_HIGH_WATER_MARK', defaultText: '1MiB', help: 'pause reading the server while this much is unsent to the client', schema: bytes(16 * KiB, 1024 * MiB) }),
+  setting({ key: 'maxBytesPerSecond', flag: 'max-bytes-per-second', env: 'MAX_BYTES_PER_SECOND', defaultText: '1MiB', help: 'per-session client-to-server byte rate (2 s burst); reads pause above it (0 = unlimited)', schema: bytesOrZero(KiB, 1024 * MiB) }),
+  setting({ key: 'maxConnections', flag: 'max-connections', env: 'MAX_CONNECTIONS', defaultText: '25000', help: 'concurrent sessions per worker process, HTTP 503 above (0 = unlimited)', schema: integer(0, 10_000_000) }),
+  setting({ key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', defaultText: '100', help: 'concurrent sessions from one client IP per worker, HTTP 429 above (0 = unlimited)', schema: integer(0, 10_000_000) }),
+  setting({ key: 'connectionRatePerIp', flag: 'connection-rate-per-ip', env: 'CONNECTION_RATE_PER_IP', defaultText: '60/10s', help: 'new sessions from one client IP per window, per worker, HTTP 429 above (0/1s = unlimited)', schema: rate }),
+  setting({ key: 'maxHeaderSize', flag: 'max-header-size', env: 'MAX_HEADER_SIZE', defaultText: '16KiB', help: 'largest HTTP request head, HTTP 431 above', schema: bytes(KiB, MiB) }),
+  setting({ key: 'handshakeTimeoutMs', flag: 'handshake-timeout', env: 'HANDSHAKE_TIMEOUT', defaultText: '5s', help: 'time a new TCP connection has to send its complete HTTP request head (the WebSocket upgrade request); HTTP 408 and close after', schema: duration(100, 5 * 60_000) }),
+  setting({ key: 'maxHandshakesPerIp', flag: 'max-handshakes-per-ip', env: 'MAX_HANDSHAKES_PER_IP', defaultText: '16', help: 'connections from one client IP still sending their request head, HTTP 429 and close above; --trusted-proxies are not counted (0 = unlimited)', schema: integer(0, 1_000_000) }),
+  setting({ key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', defaultText: 'same-origin', help: 'browser Origins allowed (comma-separated; https://*.example.org wildcards; same-origin = the page\'s host name is the one the client asked for, any port or scheme; null; *), others get 403; requests without a browser Origin (non-browser clients) are allowed', schema: list(origin) }),
+  setting({ key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose Forwarded and X-Forwarded-For/-Host/-Proto headers are believed', schema: list(cidr) }),
+  setting({ key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff }),
+  setting({ key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', defaultText: '20s', help: 'on SIGTERM/SIGINT, grace period before remaining sessions get system-shutdown', schema: duration(0, HOUR) }),
+  setting({ key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect }),
+  setting({ key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) }),
+  setting({ key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers }),
+  setting({ key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) }),
+  setting({ key: 'webClient', flag: 'web-client', env: 'WEB_CLIENT', defaultText: 'off', help: 'on: serve the Converse.js chat page at / on the listener, connected to this gateway (npm run demo turns it on)', schema: onOff }),
+  setting({ key: 'webClientDomain', flag: 'web-client-domain', env: 'WEB_CLIENT_DOMAIN', defaultText: '', help: 'XMPP domain the chat page logs in to when a user types a bare name (Converse.js default_domain; empty = users type full JIDs)', schema: domainOrEmpty }),
+  setting({ key: 'webClientSettings', flag: 'web-client-settings', env: 'WEB_CLIENT_SETTINGS', defaultText: '{}', help: 'more Converse.js settings for the chat page, as a JSON object (a mapping in the config file), merged over the gateway\'s', schema: jsonObject }),
+  setting({ key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', defaultText: 'info', help: LOG_LEVELS.join('|'), schema: scalar.pipe(z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })) }),
+  setting({ key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', defaultText: 'json', help: 'json (one object per line) or pretty (for humans; needs the optional pino-pretty)', schema: scalar.pipe(z.enum(['json', 'pretty'], { message: 'expected json or pretty' })) }),
+] as const;
 
 export const ENV_PREFIX = 'XMPP_WS_GATEWAY_';
 const CONFIG_ENV = `${ENV_PREFIX}CONFIG`;
@@ -288,7 +263,7 @@ export function helpText(): string {
     '',
     'Options (precedence: flags, then environment variables [in brackets], then the --config file, then defaults):',
   ];
-  for (const s of SETTINGS) lines.push(`  --${s.flag} <value>`.padEnd(38) + `${s.help} (default ${s.defaultText}) [${ENV_PREFIX}${s.env}]`);
+  for (const s of SETTINGS) lines.push(`  --${s.flag} <value>`.padEnd(38) + `${s.help} (default ${s.defaultText === '' ? 'empty' : s.defaultText}) [${ENV_PREFIX}${s.env}]`);
   for (const [flag, c] of Object.entries(COMMANDS)) {
     const name = 'short' in c ? `-${c.short}, --${flag}` : `--${flag}${c.type === 'string' ? ' <file>' : ''}`;
     lines.push(`  ${name}`.padEnd(38) + c.help);
@@ -367,9 +342,49 @@ export function printConfig(config: Config): string {
   return JSON.stringify(config, (k, v: unknown) => (k !== '' && SECRET.test(k) && v !== null ? '********' : v), 2);
 }
 
-/** The defaults, as the CLI would produce them with no flags and an empty environment. */
+/**
+ * A typed value back in the raw form its setting's grammar reads, so values given in code go
+ * through the same schema as flags: `{host, port}` → `host:port`, a Rate → `count/windowMs`,
+ * null → `off`, and milliseconds (fields named `…Ms`) → `Nms`.
+ */
+function toRaw(key: string, value: unknown): unknown {
+  if (value === null) return 'off';
+  // on/off settings parse to booleans; give them back in the grammar their schema reads.
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (typeof value === 'number') return key.endsWith('Ms') ? `${value}ms` : value;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const v = value as Partial<HostPort & Rate>;
+    if (typeof v.host === 'string' && typeof v.port === 'number') return v.host.includes(':') ? `[${v.host}]:${v.port}` : `${v.host}:${v.port}`;
+    if (typeof v.count === 'number' && typeof v.windowMs === 'number') return `${v.count}/${v.windowMs}ms`;
+  }
+  return value;
+}
+
+/**
+ * Checks settings given in code (`defaultConfig` overrides, a Config handed to `Gateway`) as the
+ * CLI checks flags: each must name a setting and pass its schema. Returns the parsed values; throws
+ * ConfigError naming the setting.
+ */
+export function validateSettings(values: Readonly<Record<string, unknown>>): Partial<Config> {
+  const byKey = new Map<string, (typeof SETTINGS)[number]>(SETTINGS.map((s) => [s.key, s]));
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const s = byKey.get(key);
+    if (s === undefined) throw new ConfigError(`unknown setting "${key}" (settings are the fields of Config, e.g. maxStanzaSize for --max-stanza-size)`);
+    if (value === undefined) continue;
+    const parsed = s.schema.safeParse(toRaw(key, value));
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      throw new ConfigError(`invalid ${key} (--${s.flag}) ${JSON.stringify(value)}: ${why}`);
+    }
+    out[key] = parsed.data;
+  }
+  return out as Partial<Config>;
+}
+
+/** The defaults, as the CLI would produce them with no flags and an empty environment, with `overrides` checked and applied. */
 export function defaultConfig(overrides: Partial<Config> = {}): Config {
   const result = parseCli([], {});
   if (result.kind !== 'run') throw new Error('unreachable');
-  return Object.freeze({ ...result.config, ...overrides });
+  return Object.freeze({ ...result.config, ...validateSettings(overrides) });
 }

@@ -10,15 +10,19 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { cidrList, type Config } from './config';
+import { cidrList, validateSettings, type Config } from './config';
 import { limitsFrom, type Limits } from './limits';
-import { clientAddress } from './http/client-ip';
+import { clientAddress, isTrustedPeer } from './http/client-ip';
+import { publicAuthority } from './http/forwarded';
+import { OncePerWindow } from './http/once-per-window';
+import { altConnections, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
+import { WebClient, findConversePackage } from './http/web-client';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
 import type { ClientTransport } from './session/transport';
 import { AdmissionControl } from './http/admission';
 import { PendingHandshakes } from './http/pending-handshakes';
-import { checkUpgrade, requestPath, selectProtocol } from './transports/websocket/handshake';
+import { checkUpgrade, requestPath, selectProtocol, type HandshakeVerdict } from './transports/websocket/handshake';
 import { initialFraming, type Framing } from './transports/websocket/framing';
 import { WebSocketTransport } from './transports/websocket/transport';
 import type { Dialer } from './upstream/dialer';
@@ -101,6 +105,12 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
+  /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
+  private readonly originWarnings = new OncePerWindow(60_000, 1000);
+  /** The Converse.js page (--web-client on), else null. */
+  private readonly webClient: WebClient | null;
+  /** `host:port` the listener is bound to: the public host when a request names none. */
+  private boundHost = '';
   private readonly dialer: Dialer;
   /** The framing every new WebSocket starts in (--legacy-framing). */
   private readonly framing: Framing;
@@ -109,6 +119,9 @@ export class Gateway {
   private readonly idle: Array<() => void> = [];
 
   constructor({ config, log, metrics, dialer }: GatewayOptions) {
+    // A Config built in code (embedding, tests) is checked like the CLI's: a bad value throws
+    // ConfigError naming the setting, here rather than as a strange failure later.
+    validateSettings(config);
     this.config = config;
     this.log = log;
     this.metrics = metrics ?? new Metrics({ defaultMetrics: true });
@@ -117,6 +130,7 @@ export class Gateway {
     this.limits = limitsFrom(config);
     this.messages = new MessageTokenizer(this.limits.xml);
     this.trusted = cidrList(config.trustedProxies);
+    this.webClient = config.webClient ? new WebClient(findConversePackage(), config.webClientDomain, config.webClientSettings) : null;
     this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs);
     this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
@@ -185,6 +199,7 @@ export class Gateway {
     });
     this.sweepTimer = setInterval(() => this.sweep(), this.config.pingIntervalMs);
     const address = this.server.address() as AddressInfo;
+    this.boundHost = `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     this.log.info(
       { event: 'listening', address: address.address, port: address.port, path: this.config.path, upstream: `${this.config.upstream.host}:${this.config.upstream.port}` },
       `listening on ${address.address}:${address.port}${this.config.path}`,
@@ -234,6 +249,11 @@ export class Gateway {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = requestPath(req.url);
+    // XEP-0156 discovery and the chat page speak of the gateway's URL as the client sees it.
+    const authority = publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted));
+    const websocketUrl = publicWebSocketUrl(authority, this.config.path, this.boundHost);
+    if (serveHostMeta(req, res, path, altConnections(websocketUrl), authority, this.config.allowedOrigins)) return;
+    if (this.webClient?.handle(req, res, { path, websocketUrl })) return;
     if (path !== this.config.path) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not Found: the XMPP WebSocket endpoint is ${this.config.path}\n`);
       return;
@@ -256,6 +276,16 @@ export class Gateway {
     rejectUpgrade(socket, status, reason, headers);
   }
 
+  /** Counts a refused Origin and says, once a minute per Origin, what was compared and what would allow it. */
+  private originRefused(refusal: NonNullable<Extract<HandshakeVerdict, { ok: false }>['origin']>, ip: string): void {
+    this.metrics.originRefusals.inc({ reason: refusal.reason });
+    if (!this.originWarnings.take(refusal.origin, Date.now())) return;
+    this.log.warn(
+      { event: 'origin_refused', origin: refusal.origin, reason: refusal.reason, compared_host: refusal.comparedHost, allow_with: refusal.allowWith, remote_addr: ip },
+      `refused Origin ${refusal.origin}` + (refusal.comparedHost === null ? '' : ` (not host ${refusal.comparedHost})`) + `; to allow it: ${refusal.allowWith} (logged once a minute per Origin)`,
+    );
+  }
+
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const ip = clientAddress(req.socket.remoteAddress, req.headers, this.trusted);
@@ -263,8 +293,10 @@ export class Gateway {
       this.reject(socket, 'draining', 503, 'Service Unavailable: the gateway is shutting down\n', ip, 'Retry-After: 1\r\n');
       return;
     }
-    const verdict = checkUpgrade(req, this.config.path, this.config.allowedOrigins);
+    const authority = publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted));
+    const verdict = checkUpgrade(req, this.config.path, this.config.allowedOrigins, authority.host);
     if (!verdict.ok) {
+      if (verdict.origin !== undefined) this.originRefused(verdict.origin, ip);
       this.reject(socket, verdict.result, verdict.status, verdict.reason, ip);
       return;
     }

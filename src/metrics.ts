@@ -13,6 +13,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from './version';
 import { FixedLabelCounter, FixedLabelHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics';
+import { ORIGIN_REFUSAL_REASONS } from './http/origin';
 import { FAILURES, STREAM_ERROR_CONDITIONS, type ErrorOrigin, type StreamErrorCondition } from './xmpp/stream-error';
 
 export const PREFIX = 'xmppgw_';
@@ -51,6 +52,7 @@ export class Metrics {
   readonly connections: Gauge<'state'>;
   readonly sessions = new Counter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, or legacy (a <stream:stream> message, as load-testing tools send).', labelNames: ['framing'] as const, registers: [this.registry] });
   readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome (head_timeout, pending_per_ip: connections refused before their request head was complete).', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly originRefusals = new Counter({ name: `${PREFIX}origin_refusals_total`, help: 'Browser requests refused by --allowed-origins (HTTP 403), by reason: null_origin, other_host (same-origin: another host name), not_listed.', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to open the TCP connection to the XMPP server, by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly streamOpen = new FixedLabelHistogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", labelNames: [] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly relayLatency = new FixedLabelHistogram({ name: `${PREFIX}relay_latency_seconds`, help: 'Element complete on one side to written on the other, by direction.', labelNames: ['direction'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
@@ -90,6 +92,7 @@ export class Metrics {
     this.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
     for (const state of SESSION_STATES) this.connections.set({ state }, 0);
     for (const result of HANDSHAKE_RESULTS) this.handshakes.inc({ result }, 0);
+    for (const reason of ORIGIN_REFUSAL_REASONS) this.originRefusals.inc({ reason }, 0);
     for (const framing of ['rfc7395', 'legacy']) this.sessions.inc({ framing }, 0);
     for (const result of CONNECT_RESULTS) this.upstreamConnect.zero({ result });
     for (const code of CLOSE_CODES) this.wsCloses.inc({ code }, 0);

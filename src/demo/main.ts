@@ -31,7 +31,7 @@ async function demo(): Promise<void> {
 
   let prosody: ProsodyInstance;
   try {
-    prosody = await startProsody({ accounts: ACCOUNTS });
+    prosody = await startProsody({ accounts: ACCOUNTS, sharedRoster: true });
   } catch (err) {
     if (err instanceof ProsodyNotInstalledError) {
       process.stderr.write(`demo: ${err.message}\n`);
@@ -41,7 +41,16 @@ async function demo(): Promise<void> {
   }
 
   // The demo is one process (no cluster) so Ctrl-C can stop Prosody after the gateway has drained.
-  const config = { ...cli.config, workers: 1, drainTimeoutMs: 0, upstream: { host: '127.0.0.1', port: prosody.c2sPort } };
+  // The demo serves the chat page unless told otherwise (--web-client off), logging in to the demo domain.
+  const webClientFlag = process.argv.slice(2).some((a) => /^--web-client(=|$)/.test(a));
+  const config = {
+    ...cli.config,
+    workers: 1,
+    drainTimeoutMs: 0,
+    upstream: { host: '127.0.0.1', port: prosody.c2sPort },
+    webClient: webClientFlag ? cli.config.webClient : true,
+    webClientDomain: cli.config.webClientDomain === '' ? prosody.domain : cli.config.webClientDomain,
+  };
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, config.logFormat);
   let single: SingleProcess;
   try {
@@ -61,6 +70,7 @@ async function demo(): Promise<void> {
       '',
       'xmpp-ws-gateway demo is running.',
       '',
+      ...(config.webClient ? [`  Chat page:      http://${host}:${address.port}/   (Converse.js; open it in two tabs and log in as both accounts)`] : []),
       `  WebSocket URL:  ${url}   (subprotocol "xmpp", RFC 7395)`,
       `  XMPP server:    private Prosody on 127.0.0.1:${prosody.c2sPort} (domain "${prosody.domain}", files in ${prosody.dir})`,
       single.opsAddress === null ? '' : `  Metrics:        http://${single.opsAddress.address}:${single.opsAddress.port}/metrics   (health: /healthz, /readyz)`,

@@ -41,6 +41,11 @@ export interface ProsodyOptions {
    * Must differ from `domain`. @defaultValue none
    */
   anonymousHost?: string;
+  /**
+   * Put every account in one shared roster group (mod_groups), so each sees the others' presence
+   * without subscribing first, as chat users of one organisation would. @defaultValue false
+   */
+  sharedRoster?: boolean;
 }
 
 export interface ProsodyInstance {
@@ -120,6 +125,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
     requireEncryption: opts.requireEncryption ?? false,
     extraConfig: opts.extraConfig ?? '',
     anonymousHost,
+    sharedRoster: opts.sharedRoster ?? false,
   };
 
   // A port we picked can be taken by someone else before Prosody binds it; then pick again.
@@ -148,6 +154,7 @@ interface LaunchParams {
   requireEncryption: boolean;
   extraConfig: string;
   anonymousHost: string | null;
+  sharedRoster: boolean;
 }
 
 /** Prosody started but could not bind one of its ports. */
@@ -174,6 +181,7 @@ async function launchOnce(p: LaunchParams): Promise<ProsodyInstance> {
     // error if it is missing.
     await fsp.mkdir(path.join(dir, 'certs'));
     await fsp.writeFile(configFile, renderConfig({ ...p, dir, logFile }));
+    if (p.sharedRoster) await fsp.writeFile(path.join(dir, 'groups.txt'), `[Everyone]\n${p.accounts.map((a) => `${a.jid}\n`).join('')}`);
     if (runAs) {
       for (const file of [dir, path.join(dir, 'data'), path.join(dir, 'certs'), configFile]) {
         await fsp.chown(file, runAs.uid, runAs.gid);
@@ -266,6 +274,7 @@ interface ConfigParams {
   requireEncryption: boolean;
   extraConfig: string;
   anonymousHost: string | null;
+  sharedRoster: boolean;
 }
 
 /** The whole prosody.cfg.lua. Every path is absolute and inside `dir`. */
@@ -310,8 +319,9 @@ storage = "internal"
 consider_websocket_secure = true
 
 modules_enabled = {
-  "roster"; "saslauth"; "disco"; "ping"; "websocket";
+  "roster"; "saslauth"; "disco"; "ping"; "websocket";${p.sharedRoster ? ' "groups";' : ''}
 }
+${p.sharedRoster ? `-- Every account in one shared roster group.\ngroups_file = ${inDir('groups.txt')}\n` : ''}
 -- presence, message, iq, offline and c2s are autoloaded; s2s is not wanted at all.
 modules_disabled = { "s2s"; "s2s_auth_certs" }
 

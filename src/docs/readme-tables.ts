@@ -10,7 +10,7 @@ import { FAILURES } from '../xmpp/stream-error';
 import { Metrics, PrimaryMetrics } from '../metrics';
 
 export function optionsTable(): string {
-  const rows = SETTINGS.map((s) => `| \`--${s.flag}\` | \`${ENV_PREFIX}${s.env}\` | \`${s.defaultText}\` | ${s.help.replace(/\|/g, '\\|').replace(/<\/?[\w:]+\/?>/g, (tag) => `\`${tag}\``)} |`);
+  const rows = SETTINGS.map((s) => `| \`--${s.flag}\` | \`${ENV_PREFIX}${s.env}\` | ${s.defaultText === '' ? 'empty' : `\`${s.defaultText}\``} | ${s.help.replace(/\|/g, '\\|').replace(/<\/?[\w:]+\/?>/g, (tag) => `\`${tag}\``)} |`);
   return ['| flag | environment variable | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 

@@ -38,6 +38,11 @@ function forwardedFor(header: string): string[] {
   return out;
 }
 
+/** Whether the socket peer is a reverse proxy whose forwarding headers may be believed. */
+export function isTrustedPeer(peer: string | undefined, trusted: BlockList): boolean {
+  return isTrusted(normalizeAddress(peer ?? ''), trusted);
+}
+
 /** The first untrusted hop from the right, or the peer itself when it is not a trusted proxy. */
 export function clientAddress(peer: string | undefined, headers: IncomingHttpHeaders, trusted: BlockList): string {
   const remote = normalizeAddress(peer ?? '');

@@ -16,6 +16,7 @@ import { startSingle, type SingleProcess } from '../../src/cluster';
 import { defaultConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { ORIGIN_REFUSAL_REASONS } from '../../src/http/origin';
 import { SESSION_STATES } from '../../src/metrics';
 import { FAILURES, STREAM_ERROR_CONDITIONS } from '../../src/xmpp/stream-error';
 import { VERSION } from '../../src/version';
@@ -166,7 +167,7 @@ const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
   origin: new Set(['gateway', 'client', 'server']),
   code: new Set(['1000', '1001', '1003', '1006', '1007', '1009', '1011', 'other']),
   side: new Set(['ws', 'tcp', 'rate_limit']),
-  reason: new Set(Object.values(FAILURES).map((f) => f.event)),
+  reason: new Set([...Object.values(FAILURES).map((f) => f.event), ...ORIGIN_REFUSAL_REASONS]),
 };
 
 const looksLikeAddress = (v: string): boolean => isIP(v) !== 0 || /\d{1,3}(\.\d{1,3}){3}/.test(v) || /[0-9a-f]*:[0-9a-f]*:/i.test(v);

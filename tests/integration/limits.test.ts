@@ -224,21 +224,46 @@ describe('--connection-rate-per-ip', () => {
 describe('--allowed-origins', () => {
   const withOrigin = (origin: string): WebSocket.ClientOptions => ({ origin });
 
-  it('defaults to same-origin: Origin matching Host is accepted, another Origin gets 403, no Origin is accepted', async () => {
+  it('defaults to same-origin: an Origin with the host name the client used is accepted (any port or scheme), another gets 403, no Origin is accepted', async () => {
     gw = await startGateway({ upstream: server.upstream });
     expect(gw.gateway.config.allowedOrigins).toEqual(['same-origin']);
-    // The ws client sends Host: 127.0.0.1:<port>.
-    await accepted(gw.url, withOrigin(`http://127.0.0.1:${gw.port}`));
-    await accepted(gw.url, withOrigin(`https://127.0.0.1:${gw.port}`));
+    // The ws client sends Host: 127.0.0.1:<port>; port and scheme are not compared (src/http/origin.ts says why).
+    for (const origin of [`http://127.0.0.1:${gw.port}`, `https://127.0.0.1:${gw.port}`, `http://127.0.0.1:${gw.port + 1}`, 'https://127.0.0.1']) {
+      await accepted(gw.url, withOrigin(origin));
+    }
     await accepted(gw.url); // no Origin: not a browser
+    await accepted(gw.url, withOrigin('127.0.0.1')); // Tsung 1.7's hard-coded Origin: not a browser either
     const badBefore = await handshakes(gw, 'bad_origin');
-    for (const origin of ['https://evil.example', `http://127.0.0.1:${gw.port + 1}`, 'http://127.0.0.1', `http://localhost:${gw.port}`]) {
+    for (const origin of ['https://evil.example', `http://localhost:${gw.port}`, 'null']) {
       const r = await refused(gw.url, withOrigin(origin));
       expect({ origin, status: r.status }).toEqual({ origin, status: 403 });
       expect(r.headers['content-type']).toMatch(/^text\/plain/);
       expect(r.body).toMatch(/Origin may not use this XMPP endpoint \(see --allowed-origins\)/);
     }
-    expect(await handshakes(gw, 'bad_origin')).toBe(badBefore + 4);
+    expect(await handshakes(gw, 'bad_origin')).toBe(badBefore + 3);
+    const refusals = async (reason: string) => (await gw!.gateway.metrics.originRefusals.get()).values.find((v) => v.labels.reason === reason)?.value;
+    expect(await refusals('other_host')).toBe(2);
+    expect(await refusals('null_origin')).toBe(1);
+    // Refused again: counted again, but logged once per Origin per minute.
+    await refused(gw.url, withOrigin('https://evil.example'));
+    expect(await refusals('other_host')).toBe(3);
+    const warned = gw.logs.filter((l) => l.event === 'origin_refused');
+    expect(warned.map((l) => l.origin)).toEqual(['https://evil.example', `http://localhost:${gw.port}`, 'null']);
+    expect(warned[0]).toMatchObject({ level: 40, reason: 'other_host', compared_host: '127.0.0.1', allow_with: '--allowed-origins same-origin,https://evil.example' });
+    expect(warned[0]!.msg).toContain('refused Origin https://evil.example (not host 127.0.0.1)');
+  });
+
+  it('same-origin behind a trusted proxy compares with X-Forwarded-Host / Forwarded host=, and ignores them from anyone else', async () => {
+    gw = await startGateway({ upstream: server.upstream });
+    const page = 'https://chat.example.org:8443';
+    await accepted(gw.url, { origin: page, headers: { 'X-Forwarded-Host': 'chat.example.org' } });
+    await accepted(gw.url, { origin: page, headers: { Forwarded: 'for=192.0.2.1;host=chat.example.org:8443;proto=https' } });
+    await refused(gw.url, withOrigin(page)); // Host: 127.0.0.1:<port>
+    // From 127.0.0.2, not in --trusted-proxies here, the header is not believed.
+    await gw.close();
+    gw = await startGateway({ upstream: server.upstream, trustedProxies: ['127.0.0.1/32'] });
+    const r = await refused(gw.url, { origin: page, headers: { 'X-Forwarded-Host': 'chat.example.org' }, localAddress: OTHER_IP });
+    expect(r.status).toBe(403);
   });
 
   it('an explicit list with https://*.example.org accepts exactly the listed origins and subdomains', async () => {

@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, cidrList, defaultConfig, helpText, parseBytes, parseCidr, parseCli, parseDuration, parseHostPort, printConfig } from '../../src/config';
+import { Gateway } from '../../src/gateway';
+import { createLogger } from '../../src/logger';
 
 function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const r = parseCli(argv, env);
@@ -121,5 +123,58 @@ describe('value grammars', () => {
     expect(list.check('10.2.3.4', 'ipv4')).toBe(true);
     expect(list.check('11.2.3.4', 'ipv4')).toBe(false);
     expect(list.check('::1', 'ipv6')).toBe(true);
+  });
+});
+
+describe('settings given in code are checked like flags', () => {
+  it('defaultConfig: a bad override throws ConfigError naming the setting', () => {
+    expect(() => defaultConfig({ maxStanzaSize: 5 })).toThrow(ConfigError);
+    expect(() => defaultConfig({ maxStanzaSize: 5 })).toThrow(/maxStanzaSize \(--max-stanza-size\) 5: expected at least 10000 bytes/);
+    expect(() => defaultConfig({ listen: { host: 'not a host', port: 1 } })).toThrow(/listen \(--listen\)/);
+    expect(() => defaultConfig({ pingIntervalMs: 10 })).toThrow(/pingIntervalMs \(--ping-interval\).*at least 100 ms/);
+    expect(() => defaultConfig({ redirectUri: 'ws://insecure.example/ws' })).toThrow(/redirectUri \(--redirect-uri\).*wss:/);
+    expect(() => defaultConfig({ connectionRatePerIp: { count: 1, windowMs: 5 } })).toThrow(/connectionRatePerIp/);
+    expect(() => defaultConfig({ trustedProxies: ['nonsense'] })).toThrow(/trustedProxies \(--trusted-proxies\)/);
+    expect(() => defaultConfig({ nope: 1 } as never)).toThrow(/unknown setting "nope"/);
+  });
+  it('on/off settings given as booleans round-trip, and a non-boolean is refused', () => {
+    expect(defaultConfig({ webClient: true }).webClient).toBe(true);
+    expect(defaultConfig({ webClient: false }).webClient).toBe(false);
+    expect(() => defaultConfig({ webClient: 'yes' as never })).toThrow(/webClient \(--web-client\)/);
+  });
+  it('good overrides come back as the CLI would parse them', () => {
+    const c = defaultConfig({
+      listen: { host: '::1', port: 0 }, maxStanzaSize: 20_000, idleTimeoutMs: 0, metricsListen: null, redirectUri: null,
+      connectionRatePerIp: { count: 0, windowMs: 1000 }, allowedOrigins: ['*'], closeTimeoutMs: 300,
+    });
+    expect(c).toMatchObject({ listen: { host: '::1', port: 0 }, maxStanzaSize: 20_000, idleTimeoutMs: 0, metricsListen: null, closeTimeoutMs: 300, allowedOrigins: ['*'] });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+  it('Gateway checks the Config it is given', () => {
+    const config = { ...defaultConfig(), maxDepth: 0 };
+    expect(() => new Gateway({ config, log: createLogger('silent', 'json') })).toThrow(/maxDepth \(--max-depth\)/);
+  });
+});
+
+describe('web client settings', () => {
+  it('are off by default, and take on/off, a domain and Converse settings as JSON or a file mapping', () => {
+    const d = run([]);
+    expect(d).toMatchObject({ webClient: false, webClientDomain: '', webClientSettings: {} });
+    const c = run(['--web-client', 'on', '--web-client-domain', 'example.org', '--web-client-settings', '{"i18n":"de","show_send_button":true}']);
+    expect(c).toMatchObject({ webClient: true, webClientDomain: 'example.org', webClientSettings: { i18n: 'de', show_send_button: true } });
+    const f = file('w.yaml', 'web-client: "on"\nweb-client-settings:\n  i18n: fr\n  view_mode: overlayed\n');
+    expect(run(['--config', f])).toMatchObject({ webClient: true, webClientSettings: { i18n: 'fr', view_mode: 'overlayed' } });
+    expect(run([], { XMPP_WS_GATEWAY_WEB_CLIENT_SETTINGS: '{"i18n":"it"}' }).webClientSettings).toEqual({ i18n: 'it' });
+  });
+  it.each([
+    [['--web-client', 'yes'], /--web-client "yes": expected on or off/],
+    [['--web-client-domain', 'not a domain'], /expected an XMPP domain/],
+    [['--web-client-settings', '[1,2]'], /expected a JSON object of Converse.js settings/],
+    [['--web-client-settings', '{"a":'], /expected a JSON object of Converse.js settings/],
+    [['--web-client-settings', JSON.stringify({ big: 'x'.repeat(17_000) })], /at most 16 KiB/],
+    [['--allowed-origins', 'null,same-origin,https://a.example'], null],
+  ])('%j → %s', (argv, error) => {
+    if (error === null) expect(run(argv).allowedOrigins).toEqual(['null', 'same-origin', 'https://a.example']);
+    else expect(() => run(argv)).toThrow(error);
   });
 });

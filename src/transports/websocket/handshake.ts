@@ -5,10 +5,15 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { WS_SUBPROTOCOL } from '../../xmpp/namespaces';
+import { checkOrigin, type OriginVerdict } from '../../http/origin';
 
 export type HandshakeVerdict =
   | { readonly ok: true }
-  | { readonly ok: false; readonly status: number; readonly reason: string; readonly result: 'bad_path' | 'bad_protocol' | 'bad_origin' };
+  | {
+      readonly ok: false; readonly status: number; readonly reason: string; readonly result: 'bad_path' | 'bad_protocol' | 'bad_origin';
+      /** Set for bad_origin: what was refused and what would allow it (../http/origin.ts). */
+      readonly origin?: Extract<OriginVerdict, { ok: false }>;
+    };
 
 /** The path of a request target, without query string (`/xmpp-websocket?x=1` → `/xmpp-websocket`). */
 export function requestPath(url: string | undefined): string {
@@ -24,38 +29,11 @@ export function offeredProtocols(req: IncomingMessage): string[] {
   return raw.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
 }
 
-/** `https://*.example.org` → a matcher for that origin and its subdomains' origins. */
-function originMatches(pattern: string, origin: string): boolean {
-  const star = pattern.indexOf('://*.');
-  if (star < 0) return pattern.toLowerCase() === origin;
-  const scheme = pattern.slice(0, star + 3).toLowerCase();
-  const suffix = pattern.slice(star + 4).toLowerCase(); // ".example.org[:port]"
-  return origin.startsWith(scheme) && origin.endsWith(suffix) && origin.length > scheme.length + suffix.length;
-}
-
 /**
- * RFC 6455 §10.2: browsers always send `Origin`, so checking it stops other sites' pages from opening
- * sessions with a visitor's browser (cross-site WebSocket hijacking). Requests without `Origin` come
- * from non-browser clients, which could forge it anyway, and are allowed. `same-origin` accepts an
- * Origin whose host[:port] equals the request's Host header, which a reverse proxy passes on.
+ * @param requestHost the `host[:port]` the client used, after trusted proxies (../http/forwarded.ts);
+ *   the Origin policy itself (RFC 6455 §10.2) is ../http/origin.ts.
  */
-export function checkOrigin(req: IncomingMessage, allowed: readonly string[]): boolean {
-  const raw = req.headers.origin;
-  if (raw === undefined) return true;
-  const origin = raw.trim().toLowerCase();
-  for (const pattern of allowed) {
-    if (pattern === '*') return true;
-    if (pattern === 'same-origin') {
-      const host = req.headers.host?.toLowerCase();
-      if (host !== undefined && (origin === `https://${host}` || origin === `http://${host}`)) return true;
-      continue;
-    }
-    if (originMatches(pattern, origin)) return true;
-  }
-  return false;
-}
-
-export function checkUpgrade(req: IncomingMessage, path: string, allowedOrigins: readonly string[] = ['*']): HandshakeVerdict {
+export function checkUpgrade(req: IncomingMessage, path: string, allowedOrigins: readonly string[] = ['*'], requestHost = req.headers.host ?? ''): HandshakeVerdict {
   if (requestPath(req.url) !== path) {
     return { ok: false, status: 404, reason: `Not Found: the XMPP WebSocket endpoint is ${path}\n`, result: 'bad_path' };
   }
@@ -66,8 +44,9 @@ export function checkUpgrade(req: IncomingMessage, path: string, allowedOrigins:
       reason: 'Bad Request: offer the WebSocket subprotocol "xmpp" (Sec-WebSocket-Protocol: xmpp, RFC 7395 §3.1)\n',
     };
   }
-  if (!checkOrigin(req, allowedOrigins)) {
-    return { ok: false, status: 403, result: 'bad_origin', reason: 'Forbidden: this page\'s Origin may not use this XMPP endpoint (see --allowed-origins)\n' };
+  const origin = checkOrigin(req.headers.origin, requestHost, allowedOrigins);
+  if (!origin.ok) {
+    return { ok: false, status: 403, result: 'bad_origin', origin, reason: 'Forbidden: this page\'s Origin may not use this XMPP endpoint (see --allowed-origins)\n' };
   }
   return { ok: true };
 }

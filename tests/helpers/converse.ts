@@ -1,0 +1,131 @@
+/**
+ * Driving Converse.js 14 in a Chromium tab the way a user does (login form, roster, chat box), and
+ * recording what the tab puts on the wire: every WebSocket with the subprotocol the server chose
+ * (from the DevTools protocol) and each frame both ways, every HTTP request (to prove no BOSH), and
+ * the console (CSP violations, errors).
+ */
+import { DOMParser } from '@xmldom/xmldom';
+import type { BrowserContext, Page } from 'playwright-core';
+
+export interface WireSocket {
+  readonly url: string;
+  readonly sent: string[];
+  readonly received: string[];
+  closed: boolean;
+}
+
+const UI_TIMEOUT_MS = 30_000;
+
+export class ConverseTab {
+  readonly sockets: WireSocket[] = [];
+  /** Every WebSocket handshake answered, with the `Sec-WebSocket-Protocol` the server chose. */
+  readonly handshakes: Array<{ url: string; status: number; protocol: string | null }> = [];
+  readonly requests: Array<{ method: string; url: string; body: string | null }> = [];
+  readonly console: string[] = [];
+  /** `status url` of every response with status >= 400, and requests that failed outright. */
+  readonly failedRequests: string[] = [];
+
+  private constructor(readonly page: Page) {}
+
+  /** Opens `url` in a new tab of `context` with the recorders attached before the first request. */
+  static async open(context: BrowserContext, url: string): Promise<ConverseTab> {
+    const page = await context.newPage();
+    const tab = new ConverseTab(page);
+    // The subprotocol the server chose is in the handshake response, which only DevTools shows.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    const urls = new Map<string, string>();
+    cdp.on('Network.webSocketCreated', (e: { requestId: string; url: string }) => urls.set(e.requestId, e.url));
+    cdp.on('Network.webSocketHandshakeResponseReceived', (e: { requestId: string; response: { status: number; headers: Record<string, string> } }) => {
+      const h = Object.entries(e.response.headers).find(([k]) => k.toLowerCase() === 'sec-websocket-protocol');
+      tab.handshakes.push({ url: urls.get(e.requestId) ?? '', status: e.response.status, protocol: h ? h[1] : null });
+    });
+    page.on('websocket', (ws) => {
+      const socket: WireSocket = { url: ws.url(), sent: [], received: [], closed: false };
+      tab.sockets.push(socket);
+      ws.on('framesent', (f) => socket.sent.push(typeof f.payload === 'string' ? f.payload : `<binary ${f.payload.length}>`));
+      ws.on('framereceived', (f) => socket.received.push(typeof f.payload === 'string' ? f.payload : `<binary ${f.payload.length}>`));
+      ws.on('close', () => (socket.closed = true));
+    });
+    page.on('request', (r) => tab.requests.push({ method: r.method(), url: r.url(), body: r.postData() }));
+    page.on('response', (r) => { if (r.status() >= 400) tab.failedRequests.push(`${r.status()} ${r.url()}`); });
+    page.on('requestfailed', (r) => tab.failedRequests.push(`failed ${r.url()}: ${r.failure()?.errorText ?? ''}`));
+    page.on('console', (m) => tab.console.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => tab.console.push(`pageerror: ${e.message}`));
+    await page.goto(url, { timeout: UI_TIMEOUT_MS });
+    // Converse keeps a session per origin (localStorage, IndexedDB) and would resume the last
+    // user's: each tab starts from nothing, as a new visitor.
+    await page.evaluate(async () => {
+      const g = globalThis as unknown as { localStorage: { clear(): void }; sessionStorage: { clear(): void }; indexedDB: { databases(): Promise<Array<{ name?: string }>>; deleteDatabase(n: string): void } };
+      g.localStorage.clear();
+      g.sessionStorage.clear();
+      for (const db of await g.indexedDB.databases()) if (db.name) g.indexedDB.deleteDatabase(db.name);
+    });
+    await page.reload({ timeout: UI_TIMEOUT_MS });
+    return tab;
+  }
+
+  /** Logs in through Converse's login form. */
+  async login(jid: string, password: string): Promise<void> {
+    try {
+      await this.page.waitForSelector('converse-login-form input[name="jid"]', { timeout: UI_TIMEOUT_MS });
+    } catch (e) {
+      const failed = this.failedRequests.join('\n');
+      throw new Error(`${(e as Error).message}\nfailed requests:\n${failed}\nconsole:\n${this.console.join('\n')}`);
+    }
+    await this.page.fill('converse-login-form input[name="jid"]', jid);
+    await this.page.fill('converse-login-form input[name="password"]', password);
+    await this.page.click('converse-login-form button[type="submit"]');
+    await this.page.waitForSelector('.list-container.roster-contacts', { timeout: UI_TIMEOUT_MS });
+  }
+
+  /** Waits until the roster shows `jid` with this presence (`online`, `offline`, …). */
+  async waitForContactStatus(jid: string, status: string): Promise<void> {
+    await this.page.waitForSelector(`li.current-xmpp-contact[data-status="${status}"]:has(a.open-chat[data-jid="${jid}"])`, { timeout: UI_TIMEOUT_MS });
+  }
+
+  async openChat(jid: string): Promise<void> {
+    await this.page.click(`a.open-chat[data-jid="${jid}"]`);
+    await this.page.waitForSelector(`converse-chat[jid="${jid}"] textarea.chat-textarea`, { timeout: UI_TIMEOUT_MS });
+  }
+
+  /** Types a message in the open chat with `jid` and sends it with Enter. */
+  async send(jid: string, text: string): Promise<void> {
+    const box = this.page.locator(`converse-chat[jid="${jid}"] textarea.chat-textarea`);
+    await box.fill(text);
+    await box.press('Enter');
+  }
+
+  /** Waits until the chat with `jid` shows a message with exactly this text. */
+  async waitForMessage(jid: string, text: string): Promise<void> {
+    await this.page.locator(`converse-chat[jid="${jid}"] .chat-msg__text`, { hasText: text }).first().waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  /** Requests that were BOSH (XEP-0124/0206): a POST of an httpbind <body/>, or to an http-bind path. */
+  boshRequests(): Array<{ method: string; url: string }> {
+    return this.requests.filter((r) => /http-bind|bosh/i.test(r.url) || (r.body !== null && r.body.includes('http://jabber.org/protocol/httpbind')));
+  }
+
+  cspViolations(): string[] {
+    return this.console.filter((l) => /Content Security Policy/i.test(l));
+  }
+}
+
+/**
+ * RFC 7395 §3.3.3: each WebSocket message is exactly one complete XML element. Returns the frames
+ * that are not (empty when all are), parsed with a real XML parser.
+ */
+export function framesNotOneElement(frames: readonly string[]): string[] {
+  const bad: string[] = [];
+  for (const frame of frames) {
+    let failed = false;
+    const doc = new DOMParser({ onError: (level) => { if (level !== 'warning') failed = true; } }).parseFromString(frame, 'text/xml');
+    if (failed || doc.documentElement === null || doc.childNodes.length !== 1) bad.push(frame);
+  }
+  return bad;
+}
+
+/** Frames whose element carries this text (a chat message body, say). */
+export function framesWith(frames: readonly string[], text: string): string[] {
+  return frames.filter((f) => f.includes(text));
+}
