@@ -248,8 +248,9 @@ function expectAgreement(mode: TokenizerMode, input: Buffer, cuts: readonly numb
     // A stream that ends between stanzas is the session's business, not a syntax error: the
     // server's TCP end without </stream:stream> closes the session normally, and one before any
     // header is remote-connection-failed. Judge what came, as if the footer had followed.
-    if (!tokens.some((t) => t.kind === 'stream-open')) return;
-    oracle = parseStrict(Buffer.concat([input, Buffer.from('</stream:stream>')]));
+    const open = tokens.find((t): t is StreamOpenToken => t.kind === 'stream-open');
+    if (open === undefined) return;
+    oracle = parseStrict(Buffer.concat([input, Buffer.from(`</${open.name}>`)]));
   } else {
     oracle = parseStrict(input);
   }
