@@ -50,7 +50,9 @@ describe("client libraries against Prosody's own mod_websocket", () => {
     const result = await runDriver('stanza', {
       ...args,
       accounts: [{ ...alice!, password: 'not-the-password' }, bob!],
-      timeoutMs: 5_000,
+      // The driver's own bound: generous, so a loaded machine still gets the login failure reported
+      // rather than a kill (the outcome under test).
+      timeoutMs: 30_000,
     });
     expect(result.ok).toBe(false);
     expect(result.exitCode).toBe(1);
