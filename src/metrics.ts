@@ -43,7 +43,7 @@ export const BOSH_REQUEST_RESULTS: readonly BoshRequestResult[] = [
   'bad_request', 'too_large', 'item_not_found', 'bad_origin', 'bad_method', 'over_limit', 'rate_limited', 'draining',
 ];
 /** Why BOSH sessions ended: a terminal condition (XEP-0124 §17.2), `none` (clean), or `inactivity`. */
-const BOSH_END_LABELS = [...BOSH_CONDITIONS, 'none', 'inactivity'] as const;
+export const BOSH_END_LABELS = [...BOSH_CONDITIONS, 'none', 'inactivity'] as const;
 const ORIGINS: readonly ErrorOrigin[] = ['gateway', 'client', 'server'];
 /** The close codes the gateway sends or sees; anything else is counted as `other`. */
 const CLOSE_CODES = ['1000', '1001', '1003', '1006', '1007', '1009', '1011', 'other'] as const;

@@ -17,7 +17,7 @@ import { defaultConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { ORIGIN_REFUSAL_REASONS } from '../../src/http/origin';
-import { SESSION_STATES } from '../../src/metrics';
+import { BOSH_END_LABELS, BOSH_REQUEST_RESULTS, SESSION_STATES } from '../../src/metrics';
 import { FAILURES, STREAM_ERROR_CONDITIONS } from '../../src/xmpp/stream-error';
 import { VERSION } from '../../src/version';
 import { closedPort } from '../helpers/fake-server';
@@ -159,11 +159,11 @@ const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
   version: new Set([VERSION]),
   node_version: new Set([process.version]),
   state: new Set(SESSION_STATES),
-  framing: new Set(['rfc7395', 'legacy']),
-  result: new Set(['accepted', 'bad_protocol', 'bad_origin', 'bad_path', 'over_limit', 'rate_limited', 'draining', 'head_timeout', 'pending_per_ip', 'ok', 'refused', 'timeout', 'error', 'cache_hit', 'answered', 'negative', 'failed']),
+  framing: new Set(['rfc7395', 'legacy', 'bosh']),
+  result: new Set(['accepted', 'bad_protocol', 'bad_origin', 'bad_path', 'over_limit', 'rate_limited', 'draining', 'head_timeout', 'pending_per_ip', 'ok', 'refused', 'timeout', 'error', 'cache_hit', 'answered', 'negative', 'failed', ...BOSH_REQUEST_RESULTS]),
   direction: new Set(['c2s', 's2c']),
   kind: new Set(['message', 'presence', 'iq', 'other']),
-  condition: new Set(STREAM_ERROR_CONDITIONS),
+  condition: new Set<string>([...STREAM_ERROR_CONDITIONS, ...BOSH_END_LABELS]),
   origin: new Set(['gateway', 'client', 'server']),
   code: new Set(['1000', '1001', '1003', '1006', '1007', '1009', '1011', 'other']),
   side: new Set(['ws', 'tcp', 'rate_limit']),
