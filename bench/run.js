@@ -15,7 +15,7 @@
  *   floor            bench/lib/floor-relay.js → bench/lib/fake-c2s.js
  *   gateway w1       node bin/xmpp-ws-gateway.js --workers 1 → fake c2s
  *   gateway w2       the same with --workers 2 (CPU and RSS summed over primary and workers)
- *   gateway→Prosody  --workers 1 → a private Prosody 0.12 (src/demo/prosody.ts), SASL ANONYMOUS
+ *   gateway→Prosody  --workers 1 → a private Prosody 0.12 (tools/demo/prosody/), SASL ANONYMOUS
  *   Prosody ws       Prosody's own RFC 7395 endpoint (mod_websocket) on a second, identical Prosody
  *                    (both Prosodys see the same sessions come and go; traffic is measured first)
  *
@@ -41,6 +41,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { LoadgenPool } = require('./lib/loadgen');
 const sys = require('./lib/system');
+const results = require('./lib/results');
 
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
@@ -65,7 +66,6 @@ const P = {
 };
 const WRITE = KIND === 'smoke' ? flag('--write') : !flag('--no-write');
 const HARD_DEADLINE_MS = SMOKE ? 120_000 : 20 * 60_000;
-const RESULTS = path.join(__dirname, 'RESULTS.md');
 
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 const failures = [];
@@ -341,25 +341,10 @@ function targets(s) {
 }
 
 function writeSection(kind, body) {
-  const begin = `<!-- BEGIN bench/run.js ${kind} (generated; rewritten by each run) -->`;
-  const end = `<!-- END bench/run.js ${kind} -->`;
-  let text = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '';
-  const block = `${begin}\n${body.trim()}\n${end}`;
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  fs.writeFileSync(RESULTS, text);
-  log(`wrote the ${kind} section of ${path.relative(sys.ROOT, RESULTS)}`);
+  log(`wrote the ${kind} section of ${results.writeSection('run.js', kind, body)}`);
 }
 
-function environment(startLoad) {
-  return [
-    `- **Date:** ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC`,
-    `- **Machine:** \`nproc\` = ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.cpus()[0]?.model ?? '?'}, Linux ${os.release()}; shared and noisy`,
-    `- **Node:** ${process.version}; load average at start ${startLoad}, at end ${sys.loadAverage()}`,
-  ].join('\n');
-}
+const { environment } = results;
 
 // ------------------------------------------------------------------------------ main
 

@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
-import { tryGateway } from '../../src/demo/try-client';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
+import { tryGateway } from '../../tools/demo/try-client';
 import { parseCli } from '../../src/config';
 import { freePort, httpGet as get } from '../helpers/net';
 import { PROMETHEUS, PROMTOOL, PROM_DIR, startPrometheus, stop, until, withoutKubernetesSd, type RunningPrometheus, type ScrapeConfig } from '../helpers/prometheus';
@@ -429,6 +429,7 @@ describe('deploy/prometheus and grafana', () => {
         'xmppgw_relay_latency_seconds', 'xmppgw_stream_open_latency_seconds', 'xmppgw_upstream_connect_duration_seconds',
         'xmppgw_stream_errors_total', 'xmppgw_ws_closes_total', 'xmppgw_backpressure_pauses_total', 'xmppgw_session_duration_seconds',
         'nodejs_eventloop_lag_p99_seconds', 'process_resident_memory_bytes', 'process_cpu_seconds_total',
+        'xmppgw_bosh_sessions', 'xmppgw_bosh_held_requests', 'xmppgw_bosh_requests_total', 'xmppgw_bosh_terminations_total',
       ]) {
         expect(`${family}: ${used.has(family)}`).toBe(`${family}: true`);
       }

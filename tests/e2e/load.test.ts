@@ -9,7 +9,7 @@
  * each login gets a fresh JID and nothing has to be registered. Prosody's mod_limits (c2s read
  * throttling) is not in the private instance's modules_enabled, so Prosody does not slow the flood.
  */
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { NS_CLIENT, escapeAttr, escapeText, is, login, waitUntil, type RawSession, type XmlElement } from '../helpers/raw-xmpp';
 

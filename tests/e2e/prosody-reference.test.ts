@@ -5,7 +5,7 @@
  * is to blame.
  */
 import { existsSync } from 'node:fs';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { describeDriverResult, expectScenarioPassed, runDriver, type DriverArgs, type DriverName } from '../helpers/run-driver';
 import { processesMentioning } from '../helpers/processes';
 

@@ -10,7 +10,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
@@ -95,7 +95,8 @@ describe('the served Converse.js page (--web-client on), no proxy', () => {
     expect(xrd.body).toContain(`<Link rel='urn:xmpp:alt-connections:websocket' href='${gw.url}'/>`);
     expect(xrd.headers['access-control-allow-origin']).toBe(`http://127.0.0.1:${gw.port}`);
     const jrd = await request(gw.port, 'GET', '/.well-known/host-meta.json', { Origin: 'https://elsewhere.example' });
-    expect(JSON.parse(jrd.body)).toEqual({ links: [{ rel: 'urn:xmpp:alt-connections:websocket', href: gw.url }] });
+    // BOSH is on by default: XEP-0156 lists it after the WebSocket.
+    expect(JSON.parse(jrd.body)).toEqual({ links: [{ rel: 'urn:xmpp:alt-connections:websocket', href: gw.url }, { rel: 'urn:xmpp:alt-connections:xbosh', href: `http://127.0.0.1:${gw.port}/http-bind` }] });
     expect(jrd.headers['access-control-allow-origin']).toBeUndefined();
     // A CORS preflight from an allowed page gets the methods; from another site, no allowance.
     const preflight = await request(gw.port, 'OPTIONS', '/.well-known/host-meta', { Origin: `http://127.0.0.1:${gw.port}`, 'Access-Control-Request-Method': 'GET' });

@@ -2,7 +2,7 @@
 import { createLogger } from '../../src/logger';
 import { Gateway } from '../../src/gateway';
 import { defaultConfig, type Config } from '../../src/config';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 
 export interface RunningGateway {
   readonly gateway: Gateway;
@@ -21,6 +21,9 @@ export async function startGateway(overrides: Partial<Config> = {}): Promise<Run
     maxConnectionsPerIp: 0,
     connectionRatePerIp: { count: 0, windowMs: 1000 },
     maxBytesPerSecond: 0,
+    // The fake servers and the plaintext Prosody speak no TLS: no STARTTLS probe connection, so the
+    // tests that count connections see exactly the session's. Tests about TLS set it themselves.
+    upstreamTls: 'none',
     ...overrides,
   });
   const logs: Array<Record<string, unknown>> = [];
