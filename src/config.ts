@@ -345,10 +345,11 @@ export function printConfig(config: Config): string {
 /**
  * A typed value back in the raw form its setting's grammar reads, so values given in code go
  * through the same schema as flags: `{host, port}` → `host:port`, a Rate → `count/windowMs`,
- * null → `off`, and milliseconds (fields named `…Ms`) → `Nms`.
+ * null → `off`, a boolean (on/off settings) → `on`/`off`, and milliseconds (fields named `…Ms`) → `Nms`.
  */
 function toRaw(key: string, value: unknown): unknown {
   if (value === null) return 'off';
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
   if (typeof value === 'number') return key.endsWith('Ms') ? `${value}ms` : value;
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const v = value as Partial<HostPort & Rate>;
