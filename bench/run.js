@@ -592,6 +592,19 @@ ${rows.map((x) => `| \`${x.name}\` | ${x.where || '(native)'} | ${f2(x.us / g.ec
 `;
 }
 
+/** Whether a snapshot file ends its JSON (a loaded machine can pause the writer longer than the size check waits). */
+function jsonComplete(file) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const tail = Buffer.alloc(Math.min(64, size));
+    fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+    return tail.toString('latin1').trimEnd().endsWith('}');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Waits until `dir` holds `count` .heapsnapshot files whose sizes have stopped changing. */
 async function snapshotsWritten(dir, count, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
@@ -603,7 +616,7 @@ async function snapshotsWritten(dir, count, timeoutMs = 120_000) {
     if (sig !== last) {
       last = sig;
       stableSince = Date.now();
-    } else if (files.length >= count && Date.now() - stableSince > 1500) return files.map((f) => path.join(dir, f));
+    } else if (files.length >= count && Date.now() - stableSince > 1500 && files.every((f) => jsonComplete(path.join(dir, f)))) return files.map((f) => path.join(dir, f));
     await sys.sleep(250);
   }
   throw new Error(`heap snapshot ${count} not written in ${dir}`);
