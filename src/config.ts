@@ -23,6 +23,22 @@ export interface Rate {
   readonly windowMs: number;
 }
 
+/** How the gateway secures its hop to the XMPP server (RFC 6120 §5, XEP-0368). */
+export type UpstreamTls = 'auto' | 'starttls' | 'direct' | 'none';
+export const UPSTREAM_TLS_MODES = ['auto', 'starttls', 'direct', 'none'] as const;
+
+/** How the XMPP server is chosen for a client's domain. */
+export type RouteMode = 'fixed' | 'map' | 'dns';
+
+/** One `--upstream-map` entry: `DOMAIN=HOST:PORT[/TLS]`. */
+export interface MapEntry {
+  /** Exact domain, or `*.example.org` for every subdomain of example.org. */
+  readonly domain: string;
+  readonly target: HostPort;
+  /** Overrides --upstream-tls for this domain when given. */
+  readonly tls: UpstreamTls | null;
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -138,6 +154,36 @@ const origin = z.string().refine(
   'expected origins like https://chat.example.org, https://*.example.org, same-origin, null, or *',
 );
 const cidr = z.string().refine((s) => parseCidr(s) !== null, 'expected CIDR ranges such as 127.0.0.1/32, 10.0.0.0/8, ::1/128');
+const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const isDomainPattern = (s: string): boolean => DOMAIN_RE.test(s.startsWith('*.') ? s.slice(2) : s);
+/** Comma-separated in flags and the environment, a YAML/JSON array or string in the file. */
+const items = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
+/** Domains for the allowlist: `example.org`, or `*.example.org` (every subdomain, not the domain itself). */
+const domainPatterns = items.pipe(z.array(z.string().transform((s) => s.toLowerCase()).refine(isDomainPattern, 'expected domains such as example.org or *.example.org')));
+const mapEntries = items.pipe(z.array(z.string().transform((s, ctx): MapEntry => {
+  const m = /^([^=\s]+)=([^/\s]+)(?:\/(auto|starttls|direct|none))?$/.exec(s);
+  const target = m ? parseHostPort(m[2]!) : null;
+  const domain = m ? m[1]!.toLowerCase() : '';
+  if (!m || target === null || target.port === 0 || !isDomainPattern(domain)) {
+    ctx.addIssue({ code: 'custom', message: 'expected DOMAIN=HOST:PORT[/auto|starttls|direct|none], e.g. example.org=xmpp.example.org:5222' });
+    return z.NEVER;
+  }
+  return { domain, target, tls: (m[3] as UpstreamTls | undefined) ?? null };
+})));
+const dnsServers = items.transform((list, ctx): HostPort[] => {
+  if (list.length === 1 && list[0] === 'system') return [];
+  const out: HostPort[] = [];
+  for (const item of list) {
+    const hp = isIP(item) !== 0 ? { host: item, port: 53 } : parseHostPort(item);
+    if (hp === null || isIP(hp.host) === 0 || hp.port === 0) {
+      ctx.addIssue({ code: 'custom', message: 'expected "system" or IP[:PORT] addresses such as 127.0.0.1:5353, [::1]:53' });
+      return z.NEVER;
+    }
+    out.push(hp);
+  }
+  return out;
+});
+const filePathOrOff = scalar.transform((s): string | null => (s === '' || s === 'off' ? null : s));
 const path = scalar.pipe(z.string().regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/, 'expected an absolute URL path such as /xmpp-websocket'));
 const redirect = scalar.transform((s, ctx) => {
   if (s === '' || s === 'off') return null;
@@ -204,12 +250,23 @@ const setting = <K extends string, S extends z.ZodType<unknown, unknown>>(row: S
 export const SETTINGS = [
   setting({ key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort }),
   setting({ key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path }),
-  setting({ key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint", schema: hostPort }),
+  setting({ key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint (fixed route; a host name is resolved through the DNS cache)", schema: hostPort }),
+  setting({ key: 'route', flag: 'route', env: 'ROUTE', defaultText: 'fixed', help: 'how the XMPP server is chosen: fixed (--upstream), map (--upstream-map), dns (SRV records of the <open to> domain)', schema: scalar.pipe(z.enum(['fixed', 'map', 'dns'], { message: 'expected fixed, map or dns' })) }),
+  setting({ key: 'upstreamMap', flag: 'upstream-map', env: 'UPSTREAM_MAP', defaultText: '', help: 'map routing: comma-separated DOMAIN=HOST:PORT[/TLS] (DOMAIN may be *.example.org)', schema: mapEntries }),
+  setting({ key: 'allowedDomains', flag: 'allowed-domains', env: 'ALLOWED_DOMAINS', defaultText: '', help: "map and dns routing: domains clients may ask for (example.org, *.example.org); others get host-unknown. Required in dns routing; in map routing defaults to the map's domains", schema: domainPatterns }),
+  setting({ key: 'upstreamTls', flag: 'upstream-tls', env: 'UPSTREAM_TLS', defaultText: 'auto', help: 'auto: STARTTLS when the server offers it (required in map/dns routing), direct TLS for _xmpps-client SRV targets; starttls: required; direct: TLS from the first byte (XEP-0368); none: plaintext', schema: scalar.pipe(z.enum(UPSTREAM_TLS_MODES, { message: 'expected auto, starttls, direct or none' })) }),
+  setting({ key: 'upstreamCa', flag: 'upstream-ca', env: 'UPSTREAM_CA', defaultText: 'off', help: 'PEM file of CA certificates trusted for the server, beside the system roots', schema: filePathOrOff }),
+  setting({ key: 'upstreamTlsVerify', flag: 'upstream-tls-verify', env: 'UPSTREAM_TLS_VERIFY', defaultText: 'on', help: 'verify the server certificate against the XMPP domain (RFC 6125/7590); off is for development only (warns per session, counted in a metric)', schema: onOff }),
+  setting({ key: 'upstreamAllowPrivate', flag: 'upstream-allow-private', env: 'UPSTREAM_ALLOW_PRIVATE', defaultText: 'off', help: 'dns routing: allow answers pointing at loopback, private, link-local and other special-purpose addresses (off = SSRF protection)', schema: onOff }),
+  setting({ key: 'upstreamProxyProtocol', flag: 'upstream-proxy-protocol', env: 'UPSTREAM_PROXY_PROTOCOL', defaultText: 'off', help: 'send a PROXY protocol v1 or v2 header with the client address before the stream (the server must expect it)', schema: scalar.pipe(z.enum(['off', 'v1', 'v2'], { message: 'expected off, v1 or v2' })) }),
+  setting({ key: 'dnsServers', flag: 'dns-server', env: 'DNS_SERVER', defaultText: 'system', help: 'resolvers for SRV/A/AAAA lookups (comma-separated IP[:PORT]), or system (/etc/resolv.conf)', schema: dnsServers }),
+  setting({ key: 'dnsTimeoutMs', flag: 'dns-timeout', env: 'DNS_TIMEOUT', defaultText: '5s', help: 'per DNS query and server', schema: duration(100, 60_000) }),
+  setting({ key: 'dnsCacheEntries', flag: 'dns-cache-entries', env: 'DNS_CACHE_ENTRIES', defaultText: '10000', help: 'most DNS answers kept, each for its TTL', schema: integer(1, 10_000_000) }),
   setting({ key: 'maxStanzaSize', flag: 'max-stanza-size', env: 'MAX_STANZA_SIZE', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxElementBytes), help: 'largest XML element (stanza, or stream header) in bytes as sent, either direction; a WebSocket message may be twice that (min 10000)', schema: bytes(10_000, 64 * MiB) }),
   setting({ key: 'maxDepth', flag: 'max-depth', env: 'MAX_DEPTH', defaultText: String(DEFAULT_TOKENIZER_LIMITS.maxDepth), help: 'deepest element nesting inside one stanza', schema: integer(4, 1024) }),
   setting({ key: 'pingIntervalMs', flag: 'ping-interval', env: 'PING_INTERVAL', defaultText: '30s', help: 'WebSocket ping period; no pong by the next ping ends the session', schema: duration(100, HOUR) }),
   setting({ key: 'openTimeoutMs', flag: 'open-timeout', env: 'OPEN_TIMEOUT', defaultText: '10s', help: 'time allowed between the handshake and the client <open/>', schema: duration(100, HOUR) }),
-  setting({ key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'upstream TCP connect timeout', schema: duration(100, HOUR) }),
+  setting({ key: 'connectTimeoutMs', flag: 'connect-timeout', env: 'CONNECT_TIMEOUT', defaultText: '10s', help: 'per upstream attempt: TCP connect, PROXY header, STARTTLS and TLS handshake', schema: duration(100, HOUR) }),
   setting({ key: 'closeTimeoutMs', flag: 'close-timeout', env: 'CLOSE_TIMEOUT', defaultText: '5s', help: "wait for the server's </stream:stream> after a client <close/>", schema: duration(0, HOUR) }),
   setting({ key: 'idleTimeoutMs', flag: 'idle-timeout', env: 'IDLE_TIMEOUT', defaultText: '0', help: 'end a session with no element either way for this long (0 = never; pings do not count)', schema: durationOrZero(1000, 24 * HOUR) }),
   setting({ key: 'preConnectQueueBytes', flag: 'pre-connect-queue-bytes', env: 'PRE_CONNECT_QUEUE_BYTES', defaultText: '262144', help: 'client bytes held while upstream connects', schema: bytes(KiB, 64 * MiB) }),
@@ -329,9 +386,17 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     }
     config[s.key] = parsed.data;
   }
+  checkRouting(config as unknown as Config);
   const frozen = Object.freeze(config as unknown as Config);
   if (values['print-config']) return { kind: 'print-config', config: frozen, text: printConfig(frozen) };
   return { kind: 'run', config: frozen };
+}
+
+/** Settings that only make sense together (checked once, at start-up). */
+function checkRouting(c: Config): void {
+  if (c.route === 'map' && c.upstreamMap.length === 0) throw new ConfigError('--route map needs --upstream-map (DOMAIN=HOST:PORT,...)');
+  // Never an open relay: DNS routing goes only to domains the operator named.
+  if (c.route === 'dns' && c.allowedDomains.length === 0) throw new ConfigError('--route dns needs --allowed-domains (example.org, *.example.org): the gateway is never an open relay');
 }
 
 /** Keys whose values would be secrets; masked by --print-config (none of today's settings, but any future one matching). */
@@ -345,14 +410,19 @@ export function printConfig(config: Config): string {
 /**
  * A typed value back in the raw form its setting's grammar reads, so values given in code go
  * through the same schema as flags: `{host, port}` → `host:port`, a Rate → `count/windowMs`,
- * null → `off`, a boolean (on/off settings) → `on`/`off`, and milliseconds (fields named `…Ms`) → `Nms`.
+ * null → `off`, booleans → `on`/`off`, a map entry → `domain=host:port[/tls]`, lists item by item,
+ * and milliseconds (fields named `…Ms`) → `Nms`.
  */
 function toRaw(key: string, value: unknown): unknown {
   if (value === null) return 'off';
+  // on/off settings parse to booleans; give them back in the grammar their schema reads.
   if (typeof value === 'boolean') return value ? 'on' : 'off';
   if (typeof value === 'number') return key.endsWith('Ms') ? `${value}ms` : value;
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const v = value as Partial<HostPort & Rate>;
+  // Lists: each item back to its text form (a map entry, a host:port), strings as they are.
+  if (Array.isArray(value)) return value.map((item: unknown) => (typeof item === 'string' ? item : toRaw(key, item)));
+  if (typeof value === 'object' && value !== null) {
+    const v = value as Partial<HostPort & Rate & MapEntry>;
+    if (typeof v.domain === 'string' && v.target !== undefined) return `${v.domain}=${toRaw(key, v.target) as string}${v.tls ? `/${v.tls}` : ''}`;
     if (typeof v.host === 'string' && typeof v.port === 'number') return v.host.includes(':') ? `[${v.host}]:${v.port}` : `${v.host}:${v.port}`;
     if (typeof v.count === 'number' && typeof v.windowMs === 'number') return `${v.count}/${v.windowMs}ms`;
   }

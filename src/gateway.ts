@@ -26,8 +26,8 @@ import { checkUpgrade, requestPath, selectProtocol, type HandshakeVerdict } from
 import { initialFraming, type Framing } from './transports/websocket/framing';
 import { WebSocketTransport } from './transports/websocket/transport';
 import type { Dialer } from './upstream/dialer';
-import { plainDialer } from './upstream/plain-dialer';
 import { UpstreamProbe } from './upstream/probe';
+import { createUpstreamDialer } from './upstream/create';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
@@ -37,7 +37,7 @@ export interface GatewayOptions {
   readonly log: Logger;
   /** Defaults to a fresh registry with Node's default metrics. */
   readonly metrics?: Metrics;
-  /** How sessions reach the XMPP server (./upstream/dialer.ts); defaults to plain TCP to `config.upstream`. */
+  /** How sessions reach the XMPP server (./upstream/dialer.ts); defaults to the configured routing and TLS (./upstream/dial.ts). */
   readonly dialer?: Dialer;
 }
 
@@ -136,7 +136,7 @@ export class Gateway {
     this.messages = new MessageTokenizer(this.limits.xml);
     this.trusted = cidrList(config.trustedProxies);
     this.webClient = config.webClient ? new WebClient(findConversePackage(), config.webClientDomain, config.webClientSettings) : null;
-    this.dialer = dialer ?? plainDialer(config.upstream, config.connectTimeoutMs);
+    this.dialer = dialer ?? createUpstreamDialer(config, log, this.metrics);
     this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     // Node's own head and request deadlines match --handshake-timeout, for keep-alive requests after
@@ -248,6 +248,8 @@ export class Gateway {
     if (this.config.maxConnections > 0 && this.admission.active >= this.config.maxConnections) {
       return { ready: false, reason: `at the connection limit (${this.config.maxConnections})` };
     }
+    // Map and dns routing reach many servers, chosen per client: there is no one port to probe.
+    if (this.config.route !== 'fixed') return { ready: true, reason: 'ready' };
     const probe = await this.probe.check();
     return probe.ok ? { ready: true, reason: 'ready' } : { ready: false, reason: `upstream unreachable: ${probe.detail}` };
   }

@@ -53,7 +53,9 @@ export class Metrics {
   readonly sessions = new Counter({ name: `${PREFIX}sessions_total`, help: 'Sessions that opened a stream, by framing: rfc7395, or legacy (a <stream:stream> message, as load-testing tools send).', labelNames: ['framing'] as const, registers: [this.registry] });
   readonly handshakes = new Counter({ name: `${PREFIX}ws_handshakes_total`, help: 'WebSocket upgrade requests on the gateway path, by outcome (head_timeout, pending_per_ip: connections refused before their request head was complete).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly originRefusals = new Counter({ name: `${PREFIX}origin_refusals_total`, help: 'Browser requests refused by --allowed-origins (HTTP 403), by reason: null_origin, other_host (same-origin: another host name), not_listed.', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to open the TCP connection to the XMPP server, by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly upstreamConnect = new Histogram({ name: `${PREFIX}upstream_connect_duration_seconds`, help: 'Time to get the XMPP server connection ready (routing, DNS, TCP, PROXY header, STARTTLS or TLS), by outcome.', labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly upstreamTlsUnverified = new Counter({ name: `${PREFIX}upstream_tls_unverified_total`, help: 'Sessions whose server certificate was NOT verified (--upstream-tls-verify off: development only).', registers: [this.registry] });
+  readonly dnsLookups = new Counter({ name: `${PREFIX}dns_lookups_total`, help: 'DNS lookups for routing, by result: cache_hit, answered, negative (no such name/record), failed (timeout, server failure).', labelNames: ['result'] as const, registers: [this.registry] });
   readonly streamOpen = new FixedLabelHistogram({ name: `${PREFIX}stream_open_latency_seconds`, help: "Client <open/> to the server's stream header relayed as <open/>.", labelNames: [] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly relayLatency = new FixedLabelHistogram({ name: `${PREFIX}relay_latency_seconds`, help: 'Element complete on one side to written on the other, by direction.', labelNames: ['direction'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly sessionDuration = new Histogram({ name: `${PREFIX}session_duration_seconds`, help: 'Session lifetime from WebSocket handshake to teardown, by close reason.', labelNames: ['reason'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
@@ -96,6 +98,7 @@ export class Metrics {
     for (const framing of ['rfc7395', 'legacy']) this.sessions.inc({ framing }, 0);
     for (const result of CONNECT_RESULTS) this.upstreamConnect.zero({ result });
     for (const code of CLOSE_CODES) this.wsCloses.inc({ code }, 0);
+    for (const result of ['cache_hit', 'answered', 'negative', 'failed']) this.dnsLookups.inc({ result }, 0);
     for (const side of PAUSE_SIDES) this.pauses.inc({ side }, 0);
     for (const origin of ORIGINS) {
       for (const condition of STREAM_ERROR_CONDITIONS) this.streamErrors.inc({ condition, origin }, 0);

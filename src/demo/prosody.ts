@@ -36,6 +36,12 @@ export interface ProsodyOptions {
   /** `c2s_require_encryption`. No TLS module is loaded, so `true` only suits WebSocket clients. @defaultValue false */
   requireEncryption?: boolean;
   /**
+   * Serve STARTTLS on c2s with this certificate (mod_tls loaded), as a default Prosody does; with
+   * `requireEncryption` it is then required, exactly as in Prosody's shipped configuration.
+   * @defaultValue none (plaintext c2s)
+   */
+  tls?: { certFile: string; keyFile: string };
+  /**
    * A second VirtualHost, on the same ports, whose only login is SASL ANONYMOUS (mod_auth_anonymous):
    * every login gets a fresh random JID on this domain, so load tests need no registered accounts.
    * Must differ from `domain`. @defaultValue none
@@ -123,6 +129,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
     runAs: prosodyIdentity(),
     logLevel: opts.logLevel ?? 'info',
     requireEncryption: opts.requireEncryption ?? false,
+    tls: opts.tls ?? null,
     extraConfig: opts.extraConfig ?? '',
     anonymousHost,
     sharedRoster: opts.sharedRoster ?? false,
@@ -152,6 +159,7 @@ interface LaunchParams {
   httpPort: number;
   logLevel: string;
   requireEncryption: boolean;
+  tls: { certFile: string; keyFile: string } | null;
   extraConfig: string;
   anonymousHost: string | null;
   sharedRoster: boolean;
@@ -272,6 +280,7 @@ interface ConfigParams {
   logFile: string;
   logLevel: string;
   requireEncryption: boolean;
+  tls: { certFile: string; keyFile: string } | null;
   extraConfig: string;
   anonymousHost: string | null;
   sharedRoster: boolean;
@@ -310,6 +319,8 @@ http_default_host = ${s(p.domain)}
 
 -- mod_tls is not loaded, so c2s is plaintext on loopback: SASL PLAIN must be allowed over it.
 c2s_require_encryption = ${p.requireEncryption ? 'true' : 'false'}
+${p.tls === null ? '' : `-- STARTTLS on c2s with the test certificate (tests/helpers/certs.ts).
+ssl = { certificate = ${s(p.tls.certFile)}; key = ${s(p.tls.keyFile)} }`}
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
@@ -319,7 +330,7 @@ storage = "internal"
 consider_websocket_secure = true
 
 modules_enabled = {
-  "roster"; "saslauth"; "disco"; "ping"; "websocket";${p.sharedRoster ? ' "groups";' : ''}
+  "roster"; "saslauth"; "disco"; "ping"; "websocket";${p.tls === null ? '' : ' "tls";'}${p.sharedRoster ? ' "groups";' : ''}
 }
 ${p.sharedRoster ? `-- Every account in one shared roster group.\ngroups_file = ${inDir('groups.txt')}\n` : ''}
 -- presence, message, iq, offline and c2s are autoloaded; s2s is not wanted at all.

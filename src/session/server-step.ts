@@ -8,7 +8,7 @@
  */
 import type { ElementToken, Token } from '../xml/tokens';
 import { localName, namespaceOf, namespaceScope, toStandaloneElement, type NamespaceScope } from '../xml/standalone';
-import { rewriteFeatures } from '../xmpp/features';
+import { rewriteFeatures, stripChannelBinding } from '../xmpp/features';
 import { NS_SASL, NS_STREAMS } from '../xmpp/namespaces';
 import { streamErrorConditionOf, type StreamErrorCondition } from '../xmpp/stream-error';
 
@@ -68,6 +68,8 @@ function elementStep(el: ElementToken, scope: NamespaceScope | null, standalone:
     const rewrite = rewriteFeatures(el, scope);
     if (rewrite.kind === 'starttls-required') return REQUIRES_TLS;
     if (rewrite.kind === 'rewritten') bytes = rewrite.bytes;
+    // Channel binding cannot cross the gateway: no SCRAM-*-PLUS, no XEP-0440 list (see ../xmpp/features.ts).
+    bytes = stripChannelBinding(el, scope, bytes) ?? bytes;
   } else if (local === 'error' && namespaceOf(el, scope) === NS_STREAMS) {
     streamError = streamErrorConditionOf(el, scope);
   } else if (local === 'success' && namespaceOf(el, scope) === NS_SASL) {

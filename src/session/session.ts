@@ -23,6 +23,7 @@ import type { NamespaceScope } from '../xml/standalone';
 import { XmlTokenizer } from '../xml/tokenizer';
 import type { Attribute, ElementToken, StreamOpenToken } from '../xml/tokens';
 import { traceView } from '../xmpp/redact';
+import { STARTTLS_FAILURE, isClientStartTls } from '../xmpp/features';
 import { streamHeaderFromOpen } from '../xmpp/stream';
 import { FAILURES, type FailureCode, type StreamErrorCondition } from '../xmpp/stream-error';
 import { ReadGate, TokenBucket } from './flow';
@@ -30,6 +31,8 @@ import { planGoodbye } from './goodbye';
 import { serverStep } from './server-step';
 import { nowSeconds, type ClientTransport, type SessionInput } from './transport';
 import { UpstreamLink, type UpstreamOwner } from './upstream-link';
+
+const STARTTLS_FAILURE_BYTES = Buffer.from(STARTTLS_FAILURE);
 
 export type SessionState = 'awaiting_open' | 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -207,6 +210,13 @@ export class Session implements SessionInput, UpstreamOwner {
       return;
     }
     if (this.trace) this.log.trace({ event: 'xml_in', xml: traceView(el.name, el.bytes) }, 'client element');
+    if (isClientStartTls(el)) {
+      // Never offered and never relayed (TLS is the client transport's business, RFC 7395 §3.9):
+      // RFC 6120 §5.4.2.2 says <failure/>, then the stream is closed.
+      this.transport.serverElement(STARTTLS_FAILURE_BYTES);
+      this.finish('CLIENT_STARTTLS', 'client sent <starttls/>, which this gateway never offers');
+      return;
+    }
     this.lastActivity = Date.now();
     this.metrics.hot.elements.c2s[elementKind(el.name)].inc();
     this.metrics.hot.size.c2s.observe(el.bytes.length);
@@ -389,9 +399,9 @@ export class Session implements SessionInput, UpstreamOwner {
           case 'requires-tls':
             this.log.error(
               { event: 'upstream_requires_starttls', upstream: this.link.target },
-              'the XMPP server requires STARTTLS, which this gateway does not speak upstream yet: allow plaintext c2s from the gateway (Prosody: c2s_require_encryption = false; ejabberd: starttls_required: false on the gateway-facing listener) or put the gateway on the same host/network',
+              'the XMPP server requires STARTTLS but --upstream-tls is none: use --upstream-tls auto (the default) or starttls',
             );
-            this.finish('UPSTREAM_REQUIRES_TLS', 'the XMPP server requires STARTTLS on its c2s port, which this gateway does not support upstream');
+            this.finish('UPSTREAM_REQUIRES_TLS', 'the XMPP server requires STARTTLS on its c2s port, and the gateway was told not to use TLS upstream');
             return;
         }
       }

@@ -1,5 +1,6 @@
 /**
- * Dialing the XMPP server's c2s port (RFC 6120 §3). Plain TCP in this version; the caller gets the
+ * A bare TCP connection with a deadline, for the /readyz probe (./probe.ts); sessions dial through
+ * ./dial.ts. The caller gets the
  * socket at once and learns the outcome from the callback, so it can tear the attempt down at any time.
  */
 import * as net from 'node:net';

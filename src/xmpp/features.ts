@@ -12,7 +12,9 @@
 import { childrenOf, type Child } from '../xml/children';
 import { extendScope, localName, namespaceOf, type NamespaceScope } from '../xml/standalone';
 import type { ElementToken } from '../xml/tokens';
-import { NS_TLS } from './namespaces';
+import { getAttr } from '../xml/attributes';
+import { scopedChildren } from '../xml/scoped-children';
+import { NS_SASL, NS_SASL2, NS_SASL_CB, NS_TLS } from './namespaces';
 
 export type FeaturesRewrite =
   | { readonly kind: 'unchanged' }
@@ -40,3 +42,96 @@ export function rewriteFeatures(features: ElementToken, scope: NamespaceScope): 
   const bytes = Buffer.concat([features.bytes.subarray(0, starttls.start), features.bytes.subarray(starttls.end)]);
   return { kind: 'rewritten', bytes };
 }
+
+// ---------------------------------------------------------------- STARTTLS offer (gateway's own negotiation)
+
+/** What the server's pre-TLS features say about STARTTLS (RFC 6120 §5.4.1), prefix-independent. */
+export interface StartTlsOffer {
+  readonly offered: boolean;
+  /** `<required/>` inside `<starttls/>`. */
+  readonly required: boolean;
+}
+
+/** Reads `<starttls/>` from features the server sent on the gateway's own pre-client stream. */
+export function startTlsOffer(features: ElementToken, scope: NamespaceScope): StartTlsOffer {
+  const starttls = scopedChildren(features, scope)?.find((c) => c.local === 'starttls' && c.ns === NS_TLS);
+  if (starttls === undefined) return { offered: false, required: false };
+  const required = scopedChildren(starttls.token, starttls.scope)?.some((c) => c.local === 'required' && c.ns === NS_TLS) ?? false;
+  return { offered: true, required };
+}
+
+// ---------------------------------------------------------------- channel binding (never across the gateway)
+
+const PLUS = /-PLUS$/i;
+
+function textOf(el: ElementToken): string {
+  const open = el.bytes.indexOf(0x3e, el.nameEnd);
+  const close = el.bytes.lastIndexOf(0x3c);
+  if (open < 0 || close <= open) return '';
+  return el.bytes.toString('utf8', open + 1, close).trim();
+}
+
+/** Cuts `[start, end)` ranges (sorted, disjoint) out of `bytes`. */
+function cut(bytes: Buffer, ranges: readonly { start: number; end: number }[]): Buffer {
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const r of ranges) {
+    parts.push(bytes.subarray(from, r.start));
+    from = r.end;
+  }
+  parts.push(bytes.subarray(from));
+  return Buffer.concat(parts);
+}
+
+/**
+ * Removes what only works when the client's TLS is the server's TLS: `SCRAM-*-PLUS` mechanisms (RFC
+ * 5802 §6 channel binding, in `<mechanisms/>` of RFC 6120 §6.4.1 and XEP-0388's `<authentication/>`)
+ * and XEP-0440's `<sasl-channel-binding/>`. The client's TLS ends at the gateway (or in front of it),
+ * so a client that bound to its own channel would fail with "invalid channel binding" (stanza 12
+ * against ejabberd 23.01 does exactly that). Returns the new bytes (offsets before the start tag's
+ * end unchanged), or null when there was nothing to remove.
+ */
+export function stripChannelBinding(features: ElementToken, scope: NamespaceScope, bytes: Buffer = features.bytes): Buffer | null {
+  const children = scopedChildren(features, scope, bytes);
+  if (children === null) return null;
+  const drop: { start: number; end: number }[] = [];
+  const replace: { start: number; end: number; bytes: Buffer }[] = [];
+  for (const child of children) {
+    if (child.local === 'sasl-channel-binding' && child.ns === NS_SASL_CB) {
+      drop.push(child);
+      continue;
+    }
+    const isList = (child.local === 'mechanisms' && child.ns === NS_SASL) || (child.local === 'authentication' && child.ns === NS_SASL2);
+    if (!isList) continue;
+    const mechanisms = scopedChildren(child.token, child.scope);
+    if (mechanisms === null) continue;
+    const plus = mechanisms.filter((m) => m.local === 'mechanism' && PLUS.test(textOf(m.token)));
+    // XEP-0440 may also sit inside SASL2's <authentication/>.
+    const cb = mechanisms.filter((m) => m.local === 'sasl-channel-binding' && m.ns === NS_SASL_CB);
+    const gone = [...plus, ...cb].sort((a, b) => a.start - b.start);
+    if (gone.length > 0) replace.push({ start: child.start, end: child.end, bytes: cut(child.token.bytes, gone) });
+  }
+  if (drop.length === 0 && replace.length === 0) return null;
+  const edits = [...drop.map((d) => ({ ...d, bytes: Buffer.alloc(0) })), ...replace].sort((a, b) => a.start - b.start);
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const e of edits) {
+    parts.push(bytes.subarray(from, e.start), e.bytes);
+    from = e.end;
+  }
+  parts.push(bytes.subarray(from));
+  return Buffer.concat(parts);
+}
+
+// ---------------------------------------------------------------- a client's <starttls/>
+
+/** Is this client element `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>` (never offered to it)? */
+export function isClientStartTls(el: ElementToken): boolean {
+  const colon = el.name.indexOf(':');
+  if (el.name.slice(colon + 1) !== 'starttls') return false;
+  const prefix = colon < 0 ? '' : el.name.slice(0, colon);
+  return getAttr(el.attrs, prefix === '' ? 'xmlns' : `xmlns:${prefix}`) === NS_TLS;
+}
+
+/** RFC 6120 §5.4.2.2: the answer to a STARTTLS the gateway cannot do; the stream is then closed. */
+export const STARTTLS_FAILURE = `<failure xmlns='${NS_TLS}'/>`;

@@ -16,3 +16,7 @@ export const NS_XML = 'http://www.w3.org/XML/1998/namespace';
 export const WS_SUBPROTOCOL = 'xmpp';
 /** RFC 6120 §6.4: SASL negotiation (`<success/>` allows the stream restart, §6.4.6). */
 export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+/** XEP-0388: Extensible SASL Profile (SASL2), which lists mechanisms too. */
+export const NS_SASL2 = 'urn:xmpp:sasl:2';
+/** XEP-0440: SASL channel-binding type capability. */
+export const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';

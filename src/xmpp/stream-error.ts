@@ -142,7 +142,39 @@ export const FAILURES = {
   },
   UPSTREAM_REQUIRES_TLS: {
     condition: 'unsupported-feature', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'gateway',
-    event: 'upstream_requires_starttls', description: 'the server made STARTTLS mandatory; the gateway speaks plaintext upstream (disable `c2s_require_encryption` for the gateway\'s address)',
+    event: 'upstream_requires_starttls', description: 'with `--upstream-tls none`, the server still made STARTTLS mandatory (use `auto`, the default)',
+  },
+  HOST_UNKNOWN: {
+    condition: 'host-unknown', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: false, origin: 'client',
+    event: 'host_unknown', description: 'map or dns routing: the `<open to>` domain is missing, not a host name, not in `--allowed-domains`, or not in `--upstream-map`',
+  },
+  UPSTREAM_DNS_FAILED: {
+    condition: 'remote-connection-failed', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: false, origin: 'gateway',
+    event: 'upstream_dns_failed', description: 'the server\'s name does not resolve (NXDOMAIN, no address) or the resolvers did not answer within `--dns-timeout`',
+  },
+  UPSTREAM_ADDRESS_REFUSED: {
+    condition: 'remote-connection-failed', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: false, origin: 'gateway',
+    event: 'upstream_address_refused', description: 'dns routing: every address found is loopback, private, link-local or otherwise special-purpose, refused (SSRF protection; `--upstream-allow-private`)',
+  },
+  UPSTREAM_TLS_FAILED: {
+    condition: 'remote-connection-failed', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: false, origin: 'gateway',
+    event: 'upstream_tls_failed', description: 'TLS to the server failed: its certificate is not trusted or does not match the XMPP domain (RFC 6125), or the handshake failed; the log says what did not match',
+  },
+  UPSTREAM_STARTTLS_MISSING: {
+    condition: 'remote-connection-failed', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: false, origin: 'gateway',
+    event: 'upstream_starttls_missing', description: 'STARTTLS is required (`--upstream-tls starttls`, or `auto` in map/dns routing) but the server did not offer it',
+  },
+  UPSTREAM_NEGOTIATION_CLOSED: {
+    condition: 'remote-connection-failed', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: false, origin: 'gateway',
+    event: 'upstream_negotiation_closed', description: 'the server closed the connection in the middle of the STARTTLS or TLS negotiation',
+  },
+  UPSTREAM_NEGOTIATION_FAILED: {
+    condition: 'remote-connection-failed', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: false, origin: 'gateway',
+    event: 'upstream_negotiation_failed', description: 'the server refused STARTTLS (`<failure/>`), sent a stream error, or sent something unreadable before TLS was up',
+  },
+  CLIENT_STARTTLS: {
+    condition: null, wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'client',
+    event: 'client_starttls', description: 'the client sent `<starttls/>` (never offered: TLS is the WebSocket\'s business, RFC 7395 §3.9): it gets `<failure xmlns=\'urn:ietf:params:xml:ns:xmpp-tls\'/>` and `<close/>` (RFC 6120 §5.4.2.2); nothing goes upstream',
   },
   UPSTREAM_BAD_XML: {
     condition: 'internal-server-error', wsCloseCode: WS_CLOSE.NORMAL, closeUpstreamStream: true, origin: 'server',

@@ -28,8 +28,9 @@ function createUser({ lib: stanza, args, account, resource, state, waiter }) {
     allowResumption: false,
   });
   // Keep only the requested mechanism, so a server offering SCRAM cannot be preferred over it.
+  // ANY keeps the library's own preference order (SCRAM-*-PLUS first when offered).
   for (const { name } of [...client.sasl.mechanisms]) {
-    if (name !== args.mechanism) client.sasl.disable(name);
+    if (args.mechanism !== 'ANY' && name !== args.mechanism) client.sasl.disable(name);
   }
 
   client.on('raw:outgoing', (data) => {

@@ -160,7 +160,7 @@ const ALLOWED_LABEL_VALUES: Record<string, ReadonlySet<string>> = {
   node_version: new Set([process.version]),
   state: new Set(SESSION_STATES),
   framing: new Set(['rfc7395', 'legacy']),
-  result: new Set(['accepted', 'bad_protocol', 'bad_origin', 'bad_path', 'over_limit', 'rate_limited', 'draining', 'head_timeout', 'pending_per_ip', 'ok', 'refused', 'timeout', 'error']),
+  result: new Set(['accepted', 'bad_protocol', 'bad_origin', 'bad_path', 'over_limit', 'rate_limited', 'draining', 'head_timeout', 'pending_per_ip', 'ok', 'refused', 'timeout', 'error', 'cache_hit', 'answered', 'negative', 'failed']),
   direction: new Set(['c2s', 's2c']),
   kind: new Set(['message', 'presence', 'iq', 'other']),
   condition: new Set(STREAM_ERROR_CONDITIONS),

@@ -21,6 +21,9 @@ export async function startGateway(overrides: Partial<Config> = {}): Promise<Run
     maxConnectionsPerIp: 0,
     connectionRatePerIp: { count: 0, windowMs: 1000 },
     maxBytesPerSecond: 0,
+    // The fake servers and the plaintext Prosody speak no TLS: no STARTTLS probe connection, so the
+    // tests that count connections see exactly the session's. Tests about TLS set it themselves.
+    upstreamTls: 'none',
     ...overrides,
   });
   const logs: Array<Record<string, unknown>> = [];

@@ -54,7 +54,7 @@ describe('xmpp-ws-gateway CLI', () => {
     const server = await FakeServer.start();
     const port = await freePort();
     const opsPort = await freePort();
-    const child = spawn(process.execPath, [BIN, '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${opsPort}`, '--workers', '1', '--drain-timeout', '0'], {
+    const child = spawn(process.execPath, [BIN, '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${opsPort}`, '--workers', '1', '--drain-timeout', '0', '--upstream-tls', 'none'], {
       env: { PATH: process.env.PATH, XMPP_WS_GATEWAY_UPSTREAM: `127.0.0.1:${server.port}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -220,7 +220,7 @@ describe('STARTTLS never reaches the client (RFC 7395 §3.9)', () => {
     }
   });
 
-  it('ends the session with unsupported-feature when the server requires it', async () => {
+  it('with --upstream-tls none, ends the session with unsupported-feature when the server requires it', async () => {
     const tls = await FakeServer.start(minimalServer(FEATURES_STARTTLS_REQUIRED));
     const other = await startGateway({ upstream: tls.upstream });
     try {
@@ -234,7 +234,7 @@ describe('STARTTLS never reaches the client (RFC 7395 §3.9)', () => {
       const conn = tls.connections[0]!;
       await conn.closed;
       expect(conn.gotFooter).toBe(true);
-      expect(other.logs.some((l) => l.event === 'upstream_requires_starttls' && /c2s_require_encryption/.test(String(l.msg)))).toBe(true);
+      expect(other.logs.some((l) => l.event === 'upstream_requires_starttls' && /--upstream-tls/.test(String(l.msg)))).toBe(true);
     } finally {
       await other.close();
       await tls.close();

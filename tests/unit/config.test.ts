@@ -137,6 +137,11 @@ describe('settings given in code are checked like flags', () => {
     expect(() => defaultConfig({ trustedProxies: ['nonsense'] })).toThrow(/trustedProxies \(--trusted-proxies\)/);
     expect(() => defaultConfig({ nope: 1 } as never)).toThrow(/unknown setting "nope"/);
   });
+  it('on/off settings given as booleans round-trip, and a non-boolean is refused', () => {
+    expect(defaultConfig({ webClient: true }).webClient).toBe(true);
+    expect(defaultConfig({ webClient: false }).webClient).toBe(false);
+    expect(() => defaultConfig({ webClient: 'yes' as never })).toThrow(/webClient \(--web-client\)/);
+  });
   it('good overrides come back as the CLI would parse them', () => {
     const c = defaultConfig({
       listen: { host: '::1', port: 0 }, maxStanzaSize: 20_000, idleTimeoutMs: 0, metricsListen: null, redirectUri: null,
