@@ -42,6 +42,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { LoadgenPool } = require('./lib/loadgen');
 const sys = require('./lib/system');
+const results = require('./lib/results');
 
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
@@ -66,7 +67,6 @@ const P = {
 };
 const WRITE = KIND === 'smoke' ? flag('--write') : !flag('--no-write');
 const HARD_DEADLINE_MS = SMOKE ? 120_000 : 20 * 60_000;
-const RESULTS = path.join(__dirname, 'RESULTS.md');
 
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 const failures = [];
@@ -342,25 +342,10 @@ function targets(s) {
 }
 
 function writeSection(kind, body) {
-  const begin = `<!-- BEGIN bench/run.js ${kind} (generated; rewritten by each run) -->`;
-  const end = `<!-- END bench/run.js ${kind} -->`;
-  let text = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '';
-  const block = `${begin}\n${body.trim()}\n${end}`;
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  fs.writeFileSync(RESULTS, text);
-  log(`wrote the ${kind} section of ${path.relative(sys.ROOT, RESULTS)}`);
+  log(`wrote the ${kind} section of ${results.writeSection('run.js', kind, body)}`);
 }
 
-function environment(startLoad) {
-  return [
-    `- **Date:** ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC`,
-    `- **Machine:** \`nproc\` = ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.cpus()[0]?.model ?? '?'}, Linux ${os.release()}; shared and noisy`,
-    `- **Node:** ${process.version}; load average at start ${startLoad}, at end ${sys.loadAverage()}`,
-  ].join('\n');
-}
+const { environment } = results;
 
 // ------------------------------------------------------------------------------ main
 

@@ -4,7 +4,8 @@
 #     nginx-light, apache2, haproxy and openssl (the shipped reverse-proxy configs are run with a
 #     throwaway certificate), prometheus (its promtool checks and unit-tests the shipped scrape
 #     config and alert rules), chromium (a real browser logs in through the gateway, driven by
-#     playwright-core), python3 (a helper that simulates an unreachable server), podman, runc and
+#     playwright-core), python3 (a helper that simulates an unreachable server), tsung (the
+#     shipped load-test config, deploy/tsung/, is run through the gateway), podman, runc and
 #     mmdebstrap (deploy/Dockerfile is built and run for real, on a Debian base made with mmdebstrap;
 #     runc because crun, podman's default runtime, refuses some hosts' cgroup layout), ca-certificates
 #     (copied into that base so npm inside the build trusts what the host trusts), ejabberd (the
@@ -28,6 +29,7 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -d /usr/lib/x86_64-linux-gnu/ejabberd-23.01 ] || [ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd)
 [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v tsung >/dev/null 2>&1 || need+=(tsung)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)

@@ -7,6 +7,7 @@
  * replicas behind a load balancer.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -14,10 +15,11 @@ import type { Config } from './config';
 import { Gateway } from './gateway';
 import { Metrics, PrimaryMetrics } from './metrics';
 import { OpsServer, type Readiness } from './http/ops-server';
+import { BoshPeers, type PeerMessage } from './transports/bosh/peers';
 
 /** Primary ⇄ worker messages (besides prom-client's own). */
-type ToWorker = { type: 'xmppgw:drain' } | { type: 'xmppgw:readiness?'; id: number };
-type ToPrimary = { type: 'xmppgw:listening' } | { type: 'xmppgw:readiness'; id: number; readiness: Readiness };
+type ToWorker = { type: 'xmppgw:drain' } | { type: 'xmppgw:readiness?'; id: number } | Extract<PeerMessage, { type: 'xmppgw:bosh-peers' }>;
+type ToPrimary = { type: 'xmppgw:listening' } | { type: 'xmppgw:readiness'; id: number; readiness: Readiness } | Extract<PeerMessage, { type: 'xmppgw:bosh-peer' }>;
 
 function isMessage<T extends { type: string }>(msg: unknown): msg is T {
   return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string' && (msg as { type: string }).type.startsWith('xmppgw:');
@@ -35,12 +37,27 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   const recentRestarts: number[] = [];
   let nextQuery = 0;
   const pending = new Map<number, (r: Readiness) => void>();
+  // BOSH across workers (./transports/bosh/peers.ts): each worker's internal port, and the secret
+  // that lets a worker believe another's forwarded requests.
+  const boshSecret = randomBytes(18).toString('base64url');
+  const boshPeers = new Map<number, number>();
+  const announcePeers = (): void => {
+    const msg: ToWorker = { type: 'xmppgw:bosh-peers', secret: boshSecret, peers: [...boshPeers] };
+    for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) w.send(msg);
+  };
 
   const fork = (): Worker => {
     const worker = cluster.fork();
     worker.on('message', (msg: unknown) => {
       if (!isMessage<ToPrimary>(msg)) return;
       if (msg.type === 'xmppgw:readiness') pending.get(msg.id)?.(msg.readiness);
+      else if (msg.type === 'xmppgw:bosh-peer') {
+        boshPeers.set(worker.id, msg.port);
+        announcePeers();
+      }
+    });
+    worker.on('exit', () => {
+      if (boshPeers.delete(worker.id)) announcePeers();
     });
     return worker;
   };
@@ -144,10 +161,25 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   // addListeners); setRegistries alone leaves the primary waiting until its 5 s timeout.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries(metrics.registry);
-  const gateway = new Gateway({ config, log: log.child({ worker: cluster.worker?.id }), metrics });
+  const workerLog = log.child({ worker: cluster.worker?.id });
+  const peers = config.bosh && cluster.worker !== undefined ? new BoshPeers(cluster.worker.id) : null;
+  const gateway = new Gateway({ config, log: workerLog, metrics, boshRouter: peers ?? undefined });
+  if (peers !== null) {
+    // The internal port first, so other workers can reach this one before it takes any session.
+    process.on('message', (msg: unknown) => {
+      if (isMessage<ToWorker>(msg) && msg.type === 'xmppgw:bosh-peers') peers.update(msg);
+    });
+    peers.onForwardError = (err) => workerLog.warn({ event: 'bosh_forward_failed', err: err?.message }, 'a BOSH request could not be forwarded to the worker holding its session');
+    const port = await peers.listen((req, res, ip, host) => gateway.bosh?.handle(req, res, ip, host, true));
+    process.send?.({ type: 'xmppgw:bosh-peer', port } satisfies ToPrimary);
+    workerLog.debug({ event: 'bosh_peer_listening', port }, `BOSH peer listener on 127.0.0.1:${port}`);
+  }
   await gateway.listen();
   const drainAndExit = (): void => {
-    void gateway.drain().then(() => process.exit(0));
+    void gateway.drain().then(() => {
+      peers?.close();
+      process.exit(0);
+    });
   };
   process.on('message', (msg: unknown) => {
     if (!isMessage<ToWorker>(msg)) return;

@@ -185,6 +185,12 @@ const dnsServers = items.transform((list, ctx): HostPort[] => {
 });
 const filePathOrOff = scalar.transform((s): string | null => (s === '' || s === 'off' ? null : s));
 const path = scalar.pipe(z.string().regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/, 'expected an absolute URL path such as /xmpp-websocket'));
+/** `localhost`, 127.0.0.0/8 or [::1]: a host whose connections stay on this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
+}
 const redirect = scalar.transform((s, ctx) => {
   if (s === '' || s === 'off') return null;
   let url: URL | null = null;
@@ -193,9 +199,12 @@ const redirect = scalar.transform((s, ctx) => {
   } catch {
     url = null;
   }
-  // RFC 7395 §3.6.1: never redirect a client to a less secure transport.
-  if (url === null || url.protocol !== 'wss:') {
-    ctx.addIssue({ code: 'custom', message: 'expected a wss:// URI (redirects never downgrade to ws://)' });
+  // RFC 7395 §3.6.1: never redirect a client to a less secure transport. The gateway cannot tell
+  // whether a client reached it through a TLS-terminating proxy, so only wss:// may go anywhere;
+  // ws:// only to a loopback host, where the connection never leaves the machine (W3C Secure
+  // Contexts §3.1 counts such origins as potentially trustworthy): local setups and benchmarks.
+  if (url === null || !(url.protocol === 'wss:' || (url.protocol === 'ws:' && isLoopbackHost(url.hostname)))) {
+    ctx.addIssue({ code: 'custom', message: 'expected a wss:// URI (redirects never downgrade to ws://, except to a loopback host such as ws://127.0.0.1:5281/…)' });
     return z.NEVER;
   }
   return s;
@@ -249,6 +258,7 @@ const setting = <K extends string, S extends z.ZodType<unknown, unknown>>(row: S
 
 export const SETTINGS = [
   setting({ key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort }),
+  setting({ key: 'listenBacklog', flag: 'listen-backlog', env: 'LISTEN_BACKLOG', defaultText: '4096', help: "connections the kernel queues before they are accepted (listen(2) backlog; Linux caps it at net.core.somaxconn); a reconnect storm beyond it loses SYNs, each costing its client a 1 s+ retransmit", schema: integer(1, 1_000_000) }),
   setting({ key: 'path', flag: 'path', env: 'PATH', defaultText: '/xmpp-websocket', help: 'HTTP path that upgrades to WebSocket (others get 404)', schema: path }),
   setting({ key: 'upstream', flag: 'upstream', env: 'UPSTREAM', defaultText: '127.0.0.1:5222', help: "XMPP server's c2s TCP endpoint (fixed route; a host name is resolved through the DNS cache)", schema: hostPort }),
   setting({ key: 'route', flag: 'route', env: 'ROUTE', defaultText: 'fixed', help: 'how the XMPP server is chosen: fixed (--upstream), map (--upstream-map), dns (SRV records of the <open to> domain)', schema: scalar.pipe(z.enum(['fixed', 'map', 'dns'], { message: 'expected fixed, map or dns' })) }),
@@ -283,10 +293,19 @@ export const SETTINGS = [
   setting({ key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', defaultText: '127.0.0.0/8,::1/128', help: 'CIDR ranges whose Forwarded and X-Forwarded-For/-Host/-Proto headers are believed', schema: list(cidr) }),
   setting({ key: 'metricsListen', flag: 'metrics-listen', env: 'METRICS_LISTEN', defaultText: '127.0.0.1:9464', help: 'listener for /metrics, /healthz, /readyz ("off" to disable)', schema: hostPortOrOff }),
   setting({ key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', defaultText: '20s', help: 'on SIGTERM/SIGINT, grace period before remaining sessions get system-shutdown', schema: duration(0, HOUR) }),
-  setting({ key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1)', schema: redirect }),
+  setting({ key: 'redirectUri', flag: 'redirect-uri', env: 'REDIRECT_URI', defaultText: 'off', help: 'wss:// URI sent as <close see-other-uri> when draining (RFC 7395 §3.6.1); ws:// only to a loopback host', schema: redirect }),
+  setting({ key: 'upstreamConnectRate', flag: 'upstream-connect-rate', env: 'UPSTREAM_CONNECT_RATE', defaultText: '0/1s', help: 'new TCP connections to the XMPP server per window, per worker; more wait their turn within --connect-timeout (0/1s = unlimited)', schema: rate }),
   setting({ key: 'upstreamProbeIntervalMs', flag: 'upstream-probe-interval', env: 'UPSTREAM_PROBE_INTERVAL', defaultText: '5s', help: 'how often /readyz re-checks that the upstream port accepts TCP', schema: duration(100, HOUR) }),
   setting({ key: 'workers', flag: 'workers', env: 'WORKERS', defaultText: 'auto', help: 'worker processes sharing the listener (auto = one per CPU; 1 = single process)', schema: workers }),
   setting({ key: 'legacyFraming', flag: 'legacy-framing', env: 'LEGACY_FRAMING', defaultText: 'auto', help: 'auto: a client whose first message is a <stream:stream> header (Tsung and other load testers) is served in that older framing; off: such clients get invalid-namespace', schema: scalar.pipe(z.enum(['auto', 'off'], { message: 'expected auto or off' })) }),
+  setting({ key: 'bosh', flag: 'bosh', env: 'BOSH', defaultText: 'on', help: 'serve BOSH (XEP-0124/XEP-0206) on --bosh-path of the same listener: on or off', schema: onOff }),
+  setting({ key: 'boshPath', flag: 'bosh-path', env: 'BOSH_PATH', defaultText: '/http-bind', help: 'HTTP path of the BOSH endpoint (must differ from --path)', schema: path }),
+  setting({ key: 'boshMaxWaitMs', flag: 'bosh-max-wait', env: 'BOSH_MAX_WAIT', defaultText: '50s', help: "longest a BOSH request is held waiting for data (caps the client's wait; keep it under your proxy's read timeout, often 60 s)", schema: duration(1000, 10 * 60_000) }),
+  setting({ key: 'boshMaxHold', flag: 'bosh-max-hold', env: 'BOSH_MAX_HOLD', defaultText: '1', help: "most requests held per BOSH session (caps the client's hold; requests = hold + 1)", schema: integer(1, 8) }),
+  setting({ key: 'boshInactivityMs', flag: 'bosh-inactivity', env: 'BOSH_INACTIVITY', defaultText: '60s', help: 'a BOSH session with no request for this long ends (the client is gone)', schema: duration(5000, HOUR) }),
+  setting({ key: 'boshMaxPauseMs', flag: 'bosh-max-pause', env: 'BOSH_MAX_PAUSE', defaultText: '120s', help: 'longest pause a BOSH client may ask for (XEP-0124 §10 maxpause; 0 = not offered)', schema: durationOrZero(5000, HOUR) }),
+  setting({ key: 'boshMaxBodySize', flag: 'bosh-max-body-size', env: 'BOSH_MAX_BODY_SIZE', defaultText: '512KiB', help: 'largest BOSH request body, refused with HTTP 413 before it is read', schema: bytes(10_000, 64 * MiB) }),
+  setting({ key: 'boshMaxQueued', flag: 'bosh-max-queued', env: 'BOSH_MAX_QUEUED', defaultText: '1MiB', help: 'server data queued per BOSH session for the next request; above it the server is not read (nothing is dropped)', schema: bytes(16 * KiB, 1024 * MiB) }),
   setting({ key: 'webClient', flag: 'web-client', env: 'WEB_CLIENT', defaultText: 'off', help: 'on: serve the Converse.js chat page at / on the listener, connected to this gateway (npm run demo turns it on)', schema: onOff }),
   setting({ key: 'webClientDomain', flag: 'web-client-domain', env: 'WEB_CLIENT_DOMAIN', defaultText: '', help: 'XMPP domain the chat page logs in to when a user types a bare name (Converse.js default_domain; empty = users type full JIDs)', schema: domainOrEmpty }),
   setting({ key: 'webClientSettings', flag: 'web-client-settings', env: 'WEB_CLIENT_SETTINGS', defaultText: '{}', help: 'more Converse.js settings for the chat page, as a JSON object (a mapping in the config file), merged over the gateway\'s', schema: jsonObject }),
@@ -388,6 +407,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
   }
   checkRouting(config as unknown as Config);
   const frozen = Object.freeze(config as unknown as Config);
+  if (frozen.bosh && frozen.boshPath === frozen.path) {
+    throw new ConfigError(`--bosh-path ${frozen.boshPath} is also the WebSocket --path: give BOSH its own path (or --bosh off)`);
+  }
   if (values['print-config']) return { kind: 'print-config', config: frozen, text: printConfig(frozen) };
   return { kind: 'run', config: frozen };
 }

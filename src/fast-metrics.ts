@@ -8,6 +8,10 @@
  * label set is known up front, so each series is a plain object bound once; counting is an addition.
  * Histogram series carry their labels next to `le` (not as prom-client's `sharedLabels`), because
  * prom-client's cluster aggregator groups by `labels` only and would merge the series.
+ *
+ * Once-per-session metrics (handshakes, session duration, connect time, closes) use the same series
+ * through prom-client-shaped `inc(labels)` / `observe(labels, v)`: one Map lookup by the label values,
+ * no validation or hashing of the label object, and call sites that read like prom-client's.
  */
 import type { Registry } from 'prom-client';
 
@@ -43,6 +47,14 @@ export class CounterSeries<L extends string> {
   }
 }
 
+/** The series key of a label set: the values in labelNames order (just the value for one label). */
+function keyOf<L extends string>(labelNames: readonly L[], labels: Labels<L>): string {
+  if (labelNames.length === 1) return labels[labelNames[0]!];
+  let key = '';
+  for (let i = 0; i < labelNames.length; i++) key += (i === 0 ? '' : '\u0000') + labels[labelNames[i]!];
+  return key;
+}
+
 export class FixedLabelCounter<L extends string> {
   readonly type = 'counter' as const;
   readonly name: string;
@@ -59,13 +71,18 @@ export class FixedLabelCounter<L extends string> {
 
   /** The series for these labels, created (at zero) on first request; keep it and call inc(). */
   child(labels: Labels<L>): CounterSeries<L> {
-    const key = this.labelNames.map((l) => labels[l]).join('\u0000');
+    const key = keyOf(this.labelNames, labels);
     let s = this.series.get(key);
     if (s === undefined) {
-      s = new CounterSeries(labels);
+      s = new CounterSeries({ ...labels });
       this.series.set(key, s);
     }
     return s;
+  }
+
+  /** prom-client's `inc(labels, n)`; `inc(labels, 0)` creates the series at zero. */
+  inc(labels: Labels<L>, n = 1): void {
+    this.child(labels).value += n;
   }
 
   get(): Promise<MetricObject> {
@@ -119,13 +136,23 @@ export class FixedLabelHistogram<L extends string> {
   }
 
   child(labels: Labels<L>): HistogramSeries<L> {
-    const key = this.labelNames.map((l) => labels[l]).join('\u0000');
+    const key = keyOf(this.labelNames, labels);
     let s = this.series.get(key);
     if (s === undefined) {
-      s = new HistogramSeries(labels, this.bounds);
+      s = new HistogramSeries({ ...labels }, this.bounds);
       this.series.set(key, s);
     }
     return s;
+  }
+
+  /** prom-client's `observe(labels, value)`. */
+  observe(labels: Labels<L>, value: number): void {
+    this.child(labels).observe(value);
+  }
+
+  /** prom-client's `zero(labels)`: the series exists, all zero, from the first scrape. */
+  zero(labels: Labels<L>): void {
+    this.child(labels);
   }
 
   get(): Promise<MetricObject> {

@@ -15,7 +15,7 @@ import { limitsFrom, type Limits } from './limits';
 import { clientAddress, isTrustedPeer } from './http/client-ip';
 import { publicAuthority } from './http/forwarded';
 import { OncePerWindow } from './http/once-per-window';
-import { altConnections, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
+import { altConnections, publicBoshUrl, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
 import { WebClient, findConversePackage } from './http/web-client';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
 import { Session } from './session/session';
@@ -28,9 +28,12 @@ import { WebSocketTransport } from './transports/websocket/transport';
 import type { Dialer } from './upstream/dialer';
 import { UpstreamProbe } from './upstream/probe';
 import { createUpstreamDialer } from './upstream/create';
+import { ConnectPacer } from './upstream/connect-pacer';
 import type { Readiness } from './http/ops-server';
 import { VERSION } from './version';
 import { MessageTokenizer } from './xml/message-tokenizer';
+import { LogThrottle } from './util/log-throttle';
+import { BoshEndpoint, type BoshRouter } from './transports/bosh/endpoint';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -39,6 +42,8 @@ export interface GatewayOptions {
   readonly metrics?: Metrics;
   /** How sessions reach the XMPP server (./upstream/dialer.ts); defaults to the configured routing and TLS (./upstream/dial.ts). */
   readonly dialer?: Dialer;
+  /** With --workers > 1: how BOSH requests reach the worker holding their session (./transports/bosh/peers.ts). */
+  readonly boshRouter?: BoshRouter;
 }
 
 
@@ -88,11 +93,18 @@ function refuse(socket: net.Socket, status: number, reason: string, extraHeaders
 const CONN_ID_PREFIX = `${randomBytes(4).toString('hex')}-`;
 let connCounter = 0;
 
+/** Each row names the setting that refused, for the operator's log line (see refusedByLimit). */
 const ADMISSION_REJECTS = {
-  over_limit: { status: 503, result: 'over_limit', reason: 'Service Unavailable: the gateway is at its connection limit (--max-connections)\n', headers: 'Retry-After: 5\r\n' },
-  per_ip: { status: 429, result: 'over_limit', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
-  rate_limited: { status: 429, result: 'rate_limited', reason: 'Too Many Requests: new sessions from your address arrive too fast (--connection-rate-per-ip)\n', headers: 'Retry-After: 10\r\n' },
+  over_limit: { status: 503, result: 'over_limit', limit: 'max-connections', reason: 'Service Unavailable: the gateway is at its connection limit (--max-connections)\n', headers: 'Retry-After: 5\r\n' },
+  per_ip: { status: 429, result: 'over_limit', limit: 'max-connections-per-ip', reason: 'Too Many Requests: too many sessions from your address (--max-connections-per-ip)\n', headers: 'Retry-After: 10\r\n' },
+  rate_limited: { status: 429, result: 'rate_limited', limit: 'connection-rate-per-ip', reason: 'Too Many Requests: new sessions from your address arrive too fast (--connection-rate-per-ip)\n', headers: 'Retry-After: 10\r\n' },
 } as const;
+/** The limits whose refusals are warned about by name: the admission table's, and the pending-head cap. */
+type AdmissionLimit = (typeof ADMISSION_REJECTS)[keyof typeof ADMISSION_REJECTS]['limit'] | 'max-handshakes-per-ip';
+
+/** A refused handshake is warned about once per client address and limit per minute, for at most this many addresses. */
+const REFUSAL_LOG_WINDOW_MS = 60_000;
+const REFUSAL_LOG_MAX_ADDRESSES = 1000;
 
 export class Gateway {
   readonly config: Config;
@@ -110,20 +122,25 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
+  private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
   private readonly originWarnings = new OncePerWindow(60_000, 1000);
   /** The Converse.js page (--web-client on), else null. */
   private readonly webClient: WebClient | null;
   /** `host:port` the listener is bound to: the public host when a request names none. */
   private boundHost = '';
+  /** --upstream-connect-rate, shared by this worker's sessions; undefined when unlimited. */
+  private readonly connectPacer: ConnectPacer | undefined;
   private readonly dialer: Dialer;
   /** The framing every new WebSocket starts in (--legacy-framing). */
   private readonly framing: Framing;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private readonly idle: Array<() => void> = [];
+  /** The BOSH endpoint on --bosh-path, or null with --bosh off. */
+  readonly bosh: BoshEndpoint | null;
 
-  constructor({ config, log, metrics, dialer }: GatewayOptions) {
+  constructor({ config, log, metrics, dialer, boshRouter }: GatewayOptions) {
     // A Config built in code (embedding, tests) is checked like the CLI's: a bad value throws
     // ConfigError naming the setting, here rather than as a strange failure later.
     validateSettings(config);
@@ -136,7 +153,8 @@ export class Gateway {
     this.messages = new MessageTokenizer(this.limits.xml);
     this.trusted = cidrList(config.trustedProxies);
     this.webClient = config.webClient ? new WebClient(findConversePackage(), config.webClientDomain, config.webClientSettings) : null;
-    this.dialer = dialer ?? createUpstreamDialer(config, log, this.metrics);
+    this.connectPacer = config.upstreamConnectRate.count > 0 ? new ConnectPacer(config.upstreamConnectRate) : undefined;
+    this.dialer = dialer ?? createUpstreamDialer(config, log, this.metrics, this.connectPacer);
     this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
     // Node's own head and request deadlines match --handshake-timeout, for keep-alive requests after
@@ -161,7 +179,7 @@ export class Gateway {
     this.server.on('connection', (socket: net.Socket) => {
       if (this.pending.track(socket) === 'ok') return;
       this.metrics.handshakes.inc({ result: 'pending_per_ip' });
-      this.log.debug({ event: 'handshake_rejected', result: 'pending_per_ip', remote_addr: socket.remoteAddress }, 'too many connections from one address still sending their request head');
+      this.refusedByLimit('max-handshakes-per-ip', 429, socket.remoteAddress ?? 'unknown');
       refuse(socket, 429, 'Too Many Requests: too many connections from your address are still sending their request (--max-handshakes-per-ip)\n', 'Retry-After: 10\r\n');
     });
     this.wss = new WebSocketServer({
@@ -174,6 +192,18 @@ export class Gateway {
       perMessageDeflate: false,
       handleProtocols: selectProtocol,
     });
+    this.bosh = config.bosh
+      ? new BoshEndpoint({
+          config,
+          log,
+          metrics: this.metrics,
+          xml: this.limits.xml,
+          admit: (ip) => this.admission.admit(ip),
+          startCore: (transport, ip, sid) => this.startBoshCore(transport, ip, sid),
+          isDraining: () => this.draining !== null,
+          router: boshRouter,
+        })
+      : null;
     this.server.on('upgrade', (req, socket, head) => {
       this.pending.settle(req.socket);
       // A bug in the upgrade path costs this one connection, never the process.
@@ -197,7 +227,9 @@ export class Gateway {
   async listen(): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.config.listen.port, this.config.listen.host, () => {
+      // A reconnect storm arrives faster than one event loop accepts; Node's default backlog (511)
+      // would drop the excess SYNs, and each drop costs its client a 1 s, then 3 s retransmit.
+      this.server.listen({ port: this.config.listen.port, host: this.config.listen.host, backlog: this.config.listenBacklog }, () => {
         this.server.removeListener('error', reject);
         resolve();
       });
@@ -220,6 +252,14 @@ export class Gateway {
       this.admission.sweep();
     } catch (err) {
       this.log.error({ event: 'internal_error', where: 'admission sweep', err: err instanceof Error ? err.stack : String(err) }, 'internal error in the admission sweep');
+    }
+    for (const line of this.refusals.flush()) {
+      const [limit, ip] = line.key.split('\u0000') as [AdmissionLimit, string];
+      const from = ip === '*' ? 'other addresses' : ip;
+      this.log.warn(
+        { event: 'handshakes_rejected_suppressed', limit, remote_addr: ip === '*' ? undefined : ip, suppressed: line.suppressed },
+        `${line.suppressed} more handshakes from ${from} refused by --${limit} in the last ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
+      );
     }
   }
 
@@ -258,8 +298,13 @@ export class Gateway {
     const path = requestPath(req.url);
     // XEP-0156 discovery and the chat page speak of the gateway's URL as the client sees it.
     const authority = publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted));
+    if (this.bosh !== null && path === this.config.boshPath) {
+      this.bosh.handle(req, res, clientAddress(req.socket.remoteAddress, req.headers, this.trusted), authority.host);
+      return;
+    }
     const websocketUrl = publicWebSocketUrl(authority, this.config.path, this.boundHost);
-    if (serveHostMeta(req, res, path, altConnections(websocketUrl), authority, this.config.allowedOrigins)) return;
+    const boshUrl = this.bosh === null ? null : publicBoshUrl(authority, this.config.boshPath, this.boundHost);
+    if (serveHostMeta(req, res, path, altConnections(websocketUrl, boshUrl), authority, this.config.allowedOrigins)) return;
     if (this.webClient?.handle(req, res, { path, websocketUrl })) return;
     if (path !== this.config.path) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not Found: the XMPP WebSocket endpoint is ${this.config.path}\n`);
@@ -281,6 +326,29 @@ export class Gateway {
     this.metrics.handshakes.inc({ result });
     this.log.debug({ event: 'handshake_rejected', result, status, remote_addr: ip }, 'handshake rejected');
     rejectUpgrade(socket, status, reason, headers);
+  }
+
+  /**
+   * An admission limit refused a handshake: the operator must learn which one (a load test or a NAT
+   * hitting --max-connections-per-ip looks like an outage from outside), at warn, but throttled so a
+   * flood of refusals cannot flood the log (see ./util/log-throttle.ts).
+   */
+  private refusedByLimit(limit: AdmissionLimit, status: number, ip: string): void {
+    const line = this.refusals.hit(`${limit}\u0000${ip}`, limit);
+    if (line === null) {
+      this.log.debug({ event: 'handshake_rejected', limit, status, remote_addr: ip }, `handshake refused by --${limit}`);
+      return;
+    }
+    const value = limit === 'max-connections' ? this.config.maxConnections
+      : limit === 'max-connections-per-ip' ? this.config.maxConnectionsPerIp
+        : limit === 'max-handshakes-per-ip' ? this.config.maxHandshakesPerIp
+          : `${this.config.connectionRatePerIp.count}/${this.config.connectionRatePerIp.windowMs / 1000}s`;
+    const from = line.overflow ? 'a client (too many refused addresses to name each)' : ip;
+    const held = line.suppressed > 0 ? `; ${line.suppressed} more refused since the last such line` : '';
+    this.log.warn(
+      { event: 'handshake_rejected', limit, limit_value: value, status, remote_addr: line.overflow ? undefined : ip, suppressed: line.suppressed },
+      `handshake from ${from} refused with ${status} by --${limit} (${value})${held}; further refusals for this address and limit are logged at most once per ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
+    );
   }
 
   /** Counts a refused Origin and says, once a minute per Origin, what was compared and what would allow it. */
@@ -310,7 +378,9 @@ export class Gateway {
     const admitted = this.admission.admit(ip);
     if (admitted !== 'ok') {
       const r = ADMISSION_REJECTS[admitted];
-      this.reject(socket, r.result, r.status, r.reason, ip, r.headers);
+      this.metrics.handshakes.inc({ result: r.result });
+      this.refusedByLimit(r.limit, r.status, ip);
+      rejectUpgrade(socket, r.status, r.reason, r.headers);
       return;
     }
     // From here the admission slot belongs to this connection, whatever happens to the handshake.
@@ -345,6 +415,14 @@ export class Gateway {
     };
   }
 
+  /**
+   * A BOSH session's XMPP side: the same session core as a WebSocket's, with the BOSH transport as
+   * its client side. Admission was granted by the BOSH endpoint.
+   */
+  private startBoshCore(transport: ClientTransport, ip: string, sid: string): Session {
+    return this.startSession(transport, ip, undefined, this.releaser(ip), { sid });
+  }
+
   private onWebSocket(ws: WebSocket, socket: Duplex, ip: string, port: number | undefined, release: () => void): void {
     const transport = new WebSocketTransport({ ws, socket, messages: this.messages, framing: this.framing, metrics: this.metrics, limits: this.limits });
     this.startSession(transport, ip, port, release);
@@ -355,13 +433,13 @@ export class Gateway {
    * dialer, metrics and logger, counted in the sweep, the drain and the `connections` gauge.
    * `release` frees the admission slot once both sides are closed.
    */
-  startSession(transport: ClientTransport, clientAddress: string, clientPort: number | undefined, release: () => void): Session {
+  startSession(transport: ClientTransport, clientAddress: string, clientPort: number | undefined, release: () => void, bindings: object = {}): Session {
     // A random per-process prefix and a counter: unique across workers, replicas and restarts when
     // logs are merged, without a random draw per connection.
     const connId = `${CONN_ID_PREFIX}${(++connCounter).toString(36)}`;
     const session = new Session({
       config: this.config,
-      log: () => this.log.child({ conn_id: connId, remote_addr: clientAddress }),
+      log: () => this.log.child({ conn_id: connId, remote_addr: clientAddress, ...bindings }),
       trace: this.log.isLevelEnabled('trace'),
       debug: this.log.isLevelEnabled('debug'),
       metrics: this.metrics,
@@ -408,6 +486,7 @@ export class Gateway {
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeIdleConnections();
       this.log.info({ event: 'draining', sessions: this.sessions.size, grace_s: graceMs / 1000 }, 'draining: no new sessions');
+      this.bosh?.drain();
       if (!(await this.whenIdle(graceMs))) {
         this.log.info({ event: 'drain_deadline', sessions: this.sessions.size }, 'drain deadline: ending remaining sessions');
         for (const session of this.sessions) session.shutdown();
@@ -416,7 +495,9 @@ export class Gateway {
           for (const session of this.sessions) session.destroy();
         }
       }
+      this.bosh?.destroy();
       if (this.sweepTimer) clearInterval(this.sweepTimer);
+      this.connectPacer?.close();
       this.server.closeAllConnections();
       await serverClosed;
       this.wss.close();

@@ -8,7 +8,11 @@
  *   the next one when one comes back (saturation throughput);
  * - echo, open loop: the child sends at a fixed total rate, round-robin over its sessions, whatever
  *   comes back, and records each round trip (send → the whole message back), in order per session;
- * - idle: the session is just held (memory per session).
+ * - idle: the session is just held (memory per session);
+ * - storm (after `stormArm`): when the server ends a session, the client reconnects and logs in
+ *   again, to the `<close see-other-uri>` it was given (RFC 7395 §3.6.1) or else a fallback URL,
+ *   after a jittered exponential backoff, retrying refused or failed attempts with the next delay
+ *   (bench/storm.js: a gateway drains, every client comes back through a second one).
  *
  * Incoming data is read as a byte stream, never parsed: login steps look for markers
  * (`</stream:features>`, `<success`, `</jid>`), echo counts `</message>` occurrences across message
@@ -39,6 +43,8 @@ const END_LEN = MESSAGE_END.length;
 /** ASCII only (see above); 120 bytes of body, about 230 bytes per message on the wire. */
 const BODY = 'The quick brown fox jumps over the lazy dog; benchmark payload 0123456789 - keep it ASCII so TCP chunks split nothing.';
 const LOGIN_TIMEOUT_MS = 30_000;
+const LT_BYTE = 0x3c;
+const C_BYTE = 0x63;
 const CHILD_MAX_LIFETIME_MS = 40 * 60_000;
 
 // ============================================================================ child process side
@@ -66,6 +72,26 @@ class Client {
     this.timesHead = 0;
     this.onLogin = null;
     this.timer = null;
+    /** Storm mode: the see-other-uri of the server's last <close/>, when it sent one. */
+    this.redirect = null;
+    this.dropAt = 0;
+    this.attempt = 0;
+  }
+
+  /** Back to the start of a login, for a reconnect to `url` (storm mode). */
+  reset(url) {
+    this.opts = { ...this.opts, url };
+    this.ws = null;
+    this.state = 'connecting';
+    this.step = 0;
+    this.text = '';
+    this.jid = null;
+    this.prefix = null;
+    this.sent = 0;
+    this.received = 0;
+    this.tail = '';
+    this.times = null;
+    this.timesHead = 0;
   }
 
   login() {
@@ -85,16 +111,20 @@ class Client {
         skipUTF8Validation: true,
       });
       this.ws = ws;
+      // After a reconnect (storm mode) a late event of an earlier socket must not touch this one.
       ws.on('open', () => {
+        if (this.ws !== ws) return;
         this.state = 'login';
         this.sendOpen();
       });
-      ws.on('message', (data) => this.onData(data));
-      ws.on('error', (err) => this.fail(`ws error: ${err.message}`));
+      ws.on('message', (data) => this.ws === ws && this.onData(data));
+      ws.on('error', (err) => this.ws === ws && this.fail(`ws error: ${err.message}`));
       ws.on('close', (code) => {
+        if (this.ws !== ws) return;
         const was = this.state;
         this.state = was === 'failed' ? 'failed' : 'closed';
-        if (was === 'ready') this.group.error(`session closed unexpectedly (code ${code})`);
+        if (was === 'ready' && this.group.storm !== null) this.group.storm.onDrop(this);
+        else if (was === 'ready') this.group.error(`session closed unexpectedly (code ${code})`);
         if (was === 'connecting' || was === 'login') this.fail(`closed during login (code ${code})${this.text ? `: ${this.text.slice(0, 200)}` : ''}`);
         this.group.onClosed(this);
       });
@@ -122,6 +152,11 @@ class Client {
 
   onData(data) {
     if (this.state === 'ready' || this.state === 'closing') {
+      // RFC 7395 §3.6.1: <close see-other-uri='…'/> says where to reconnect (storm mode only).
+      if (this.group.storm !== null && data[0] === LT_BYTE && data[1] === C_BYTE && data.length < 1024) {
+        const m = /^<close [^>]*see-other-uri=['"]([^'"]+)['"]/.exec(data.toString('utf8'));
+        if (m !== null) this.redirect = m[1];
+      }
       this.countEnds(data);
       return;
     }
@@ -199,9 +234,101 @@ class Client {
   }
 }
 
+/**
+ * Storm mode for one group: reconnects every session the server ends, with the backoff of browser
+ * XMPP libraries. Stanza (node_modules/stanza/Client.js) waits 1000 × min(2^k + U(0,1), 32) ms before
+ * its k-th consecutive attempt: 2–3 s, 4–5 s, 8–9 s, … capped at 32 s; @xmpp/reconnect waits a fixed
+ * 1 s without jitter; Converse.js debounces its reconnect by 3 s; Strophe.js leaves it to the
+ * application. Stanza's is the jittered exponential one, so it is the default here (`baseMs` scales it).
+ */
+class Storm {
+  constructor(group, { fallbackUrl, baseMs = 1000, capFactor = 32, deadlineMs = 300_000 }) {
+    this.group = group;
+    this.fallbackUrl = fallbackUrl;
+    this.baseMs = baseMs;
+    this.capFactor = capFactor;
+    this.deadline = Date.now() + deadlineMs;
+    this.dropped = 0;
+    this.redirected = 0;
+    this.back = 0;
+    this.attempts = 0;
+    this.refused = {};
+    this.failures = 0;
+    this.errorSamples = [];
+    this.firstDropAt = 0;
+    this.lastBackAt = 0;
+    /** Per session: drop → logged in again, ms. */
+    this.reconnectMs = [];
+    this.timers = new Set();
+    this.stopped = false;
+  }
+
+  delay(k) {
+    return this.baseMs * Math.min(2 ** k + Math.random(), this.capFactor);
+  }
+
+  onDrop(client) {
+    this.dropped++;
+    client.dropAt = Date.now();
+    if (this.firstDropAt === 0) this.firstDropAt = client.dropAt;
+    client.attempt = 0;
+    if (client.redirect !== null) this.redirected++;
+    const url = client.redirect ?? this.fallbackUrl;
+    client.redirect = null;
+    this.schedule(client, url);
+  }
+
+  schedule(client, url) {
+    if (this.stopped || Date.now() > this.deadline) return;
+    client.attempt++;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.tryOnce(client, url);
+    }, this.delay(client.attempt));
+    this.timers.add(timer);
+  }
+
+  async tryOnce(client, url) {
+    if (this.stopped) return;
+    this.attempts++;
+    client.reset(url);
+    const res = await client.login();
+    if (res.ok) {
+      this.back++;
+      this.lastBackAt = Date.now();
+      this.reconnectMs.push(this.lastBackAt - client.dropAt);
+      return;
+    }
+    const status = /Unexpected server response: (\d+)/.exec(res.reason);
+    if (status !== null) this.refused[status[1]] = (this.refused[status[1]] ?? 0) + 1;
+    else {
+      this.failures++;
+      if (this.errorSamples.length < 5) this.errorSamples.push(res.reason);
+    }
+    this.schedule(client, url);
+  }
+
+  status({ withSamples = false } = {}) {
+    const ready = this.group.clients.filter((c) => c.state === 'ready').length;
+    return {
+      ready, dropped: this.dropped, redirected: this.redirected, back: this.back, attempts: this.attempts, refused: this.refused,
+      failures: this.failures, errorSamples: this.errorSamples, firstDropAt: this.firstDropAt, lastBackAt: this.lastBackAt,
+      reconnectMs: withSamples ? this.reconnectMs : undefined,
+    };
+  }
+
+  stop() {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+
 class Group {
   constructor(tag) {
     this.tag = tag;
+    /** Storm mode (see Storm), or null. */
+    this.storm = null;
     this.clients = [];
     this.ready = [];
     this.errors = 0;
@@ -403,6 +530,24 @@ const handlers = {
     }
     groups.delete(tag);
     return { closed: closing - terminated, terminated, errors: g.errors, errorSamples: g.errorSamples };
+  },
+
+  /** Storm mode on for the group's sessions: see Storm. */
+  async stormArm({ tag, fallbackUrl, baseMs, capFactor, deadlineMs }) {
+    const g = group(tag);
+    g.storm = new Storm(g, { fallbackUrl, baseMs, capFactor, deadlineMs });
+    return { sessions: g.ready.length };
+  },
+
+  async stormStatus({ tag, withSamples = false }) {
+    const g = group(tag);
+    return g.storm === null ? { fatal: `group ${tag} is not in storm mode` } : g.storm.status({ withSamples });
+  },
+
+  async stormStop({ tag }) {
+    const g = group(tag);
+    if (g.storm !== null) g.storm.stop();
+    return {};
   },
 
   async exit() {

@@ -47,6 +47,16 @@ function rssKiB(pid) {
   }
 }
 
+/** VmHWM (peak resident set since the process started) of one process in KiB (0 if it is gone). */
+function peakRssKiB(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Direct children of `pid` (from /proc/<pid>/task/<tid>/children). */
 function childrenOf(pid) {
   const out = [];
@@ -217,20 +227,21 @@ async function startFloor({ upstreamPort, nofile, nodeArgs = [] }) {
   return new Target('floor', child, { port: ready.port, pid: ready.pid, url: `ws://127.0.0.1:${ready.port}/xmpp-websocket` });
 }
 
-/** The gateway CLI with every limit that would throttle a load test off. */
-function gatewayArgs({ port, opsPort, upstreamPort, workers }) {
+/**
+ * The gateway CLI with every limit that would throttle a load test off, or (`defaultLimits`) with
+ * the admission and rate limits at their defaults; `extra` flags go last (they win).
+ */
+function gatewayArgs({ port, opsPort, upstreamPort, workers, defaultLimits = false, extra = [] }) {
   return [
     path.join(ROOT, 'bin', 'xmpp-ws-gateway.js'),
     '--listen', `127.0.0.1:${port}`,
     '--upstream', `127.0.0.1:${upstreamPort}`,
     '--workers', String(workers),
     '--metrics-listen', `127.0.0.1:${opsPort}`,
-    '--max-connections', '0',
-    '--max-connections-per-ip', '0',
-    '--connection-rate-per-ip', '0/1s',
-    '--max-bytes-per-second', '0',
+    ...(defaultLimits ? [] : ['--max-connections', '0', '--max-connections-per-ip', '0', '--connection-rate-per-ip', '0/1s', '--max-bytes-per-second', '0']),
     '--log-level', 'warn',
     '--drain-timeout', '1s',
+    ...extra,
   ];
 }
 
@@ -238,11 +249,11 @@ function gatewayArgs({ port, opsPort, upstreamPort, workers }) {
  * Starts `node [nodeArgs] bin/xmpp-ws-gateway.js …` and waits for /readyz (every worker listening,
  * upstream reachable). Returns a Target with `.command` (the exact command line) and `.ops` port.
  */
-async function startGateway({ upstreamPort, workers = 1, nodeArgs = [], nofile, name }) {
+async function startGateway({ upstreamPort, workers = 1, nodeArgs = [], nofile, name, defaultLimits, extra }) {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const opsPort = await freePort();
-    const args = [...nodeArgs, ...gatewayArgs({ port, opsPort, upstreamPort, workers })];
+    const args = [...nodeArgs, ...gatewayArgs({ port, opsPort, upstreamPort, workers, defaultLimits, extra })];
     const child = spawnNode(args, { stdout: 'ignore', nofile });
     const exited = new Promise((r) => child.once('exit', () => r('exited')));
     const deadline = Date.now() + 20_000;
@@ -305,6 +316,6 @@ async function startProsodyTarget() {
 }
 
 module.exports = {
-  ROOT, CLK_TCK, sleep, cpuSeconds, rssKiB, childrenOf, openFds, machineCpu, loadAverage, freePort, httpGet,
+  ROOT, CLK_TCK, sleep, cpuSeconds, rssKiB, peakRssKiB, childrenOf, openFds, machineCpu, loadAverage, freePort, httpGet,
   spawnNode, readyLine, stopChild, Target, startFake, startFloor, startGateway, gatewayMetric, startProsodyTarget,
 };

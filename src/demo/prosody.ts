@@ -60,6 +60,8 @@ export interface ProsodyInstance {
   httpPort: number;
   /** Prosody's own RFC 7395 endpoint: `ws://127.0.0.1:<httpPort>/xmpp-websocket`. */
   websocketUrl: string;
+  /** Prosody's own BOSH endpoint (mod_bosh, XEP-0206): `http://127.0.0.1:<httpPort>/http-bind`. */
+  boshUrl: string;
   accounts: { username: string; password: string; jid: string }[];
   /** The temp dir holding config, data, pidfile and log; removed by `stop()`. */
   dir: string;
@@ -263,6 +265,7 @@ async function launchOnce(p: LaunchParams): Promise<ProsodyInstance> {
     c2sPort,
     httpPort,
     websocketUrl: `ws://127.0.0.1:${httpPort}${WEBSOCKET_PATH}`,
+    boshUrl: `http://127.0.0.1:${httpPort}/http-bind`,
     accounts: p.accounts,
     dir,
     logFile,
@@ -328,9 +331,11 @@ storage = "internal"
 -- The reference endpoint is plain ws:// on loopback; treat it like the wss:// a browser would
 -- use, so requireEncryption does not lock WebSocket clients out as well.
 consider_websocket_secure = true
+-- Likewise for the reference BOSH endpoint (mod_bosh), plain http:// on loopback.
+consider_bosh_secure = true
 
 modules_enabled = {
-  "roster"; "saslauth"; "disco"; "ping"; "websocket";${p.tls === null ? '' : ' "tls";'}${p.sharedRoster ? ' "groups";' : ''}
+  "roster"; "saslauth"; "disco"; "ping"; "websocket"; "bosh";${p.tls === null ? '' : ' "tls";'}${p.sharedRoster ? ' "groups";' : ''}
 }
 ${p.sharedRoster ? `-- Every account in one shared roster group.\ngroups_file = ${inDir('groups.txt')}\n` : ''}
 -- presence, message, iq, offline and c2s are autoloaded; s2s is not wanted at all.

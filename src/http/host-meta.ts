@@ -16,6 +16,7 @@ export const HOST_META_JSON_PATH = '/.well-known/host-meta.json';
 
 /** XEP-0156 §3 link relations. */
 export const REL_WEBSOCKET = 'urn:xmpp:alt-connections:websocket';
+export const REL_XBOSH = 'urn:xmpp:alt-connections:xbosh';
 
 export interface AltConnection {
   readonly rel: string;
@@ -27,9 +28,16 @@ export function publicWebSocketUrl(authority: PublicAuthority, path: string, fal
   return `${authority.scheme === 'https' ? 'wss' : 'ws'}://${authority.host === '' ? fallbackHost : authority.host}${path}`;
 }
 
-/** Every endpoint the gateway advertises, in preference order. */
-export function altConnections(websocketUrl: string): AltConnection[] {
-  return [{ rel: REL_WEBSOCKET, href: websocketUrl }];
+/** The gateway's BOSH URL as the client sees it (https behind a TLS proxy), for --bosh on. */
+export function publicBoshUrl(authority: PublicAuthority, path: string, fallbackHost: string): string {
+  return `${authority.scheme === 'https' ? 'https' : 'http'}://${authority.host === '' ? fallbackHost : authority.host}${path}`;
+}
+
+/** Every endpoint the gateway advertises, in preference order: WebSocket, then BOSH when it is on. */
+export function altConnections(websocketUrl: string, boshUrl: string | null = null): AltConnection[] {
+  const links = [{ rel: REL_WEBSOCKET, href: websocketUrl }];
+  if (boshUrl !== null) links.push({ rel: REL_XBOSH, href: boshUrl });
+  return links;
 }
 
 export function hostMetaXrd(links: readonly AltConnection[]): string {

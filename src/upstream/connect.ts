@@ -5,6 +5,7 @@
  */
 import * as net from 'node:net';
 import type { HostPort } from '../config';
+import type { ConnectPacer } from './connect-pacer';
 
 export type ConnectOutcome =
   | { readonly ok: true }
@@ -12,11 +13,14 @@ export type ConnectOutcome =
 
 /**
  * Starts a TCP connection with a deadline. `done` is called exactly once, unless the caller destroys
- * the socket first (then never): the caller owns the socket from the start.
+ * the socket first (then never): the caller owns the socket from the start. With a `pacer`, the
+ * connect itself may wait for its turn (./connect-pacer.ts); the deadline runs from now.
  */
-export function connectUpstream(target: HostPort, timeoutMs: number, done: (outcome: ConnectOutcome) => void): net.Socket {
-  const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+export function connectUpstream(target: HostPort, timeoutMs: number, done: (outcome: ConnectOutcome) => void, pacer?: ConnectPacer): net.Socket {
+  const socket = new net.Socket();
+  socket.setNoDelay(true);
   let settled = false;
+  let started = false;
   const settle = (outcome: ConnectOutcome): void => {
     if (settled) return;
     settled = true;
@@ -37,10 +41,19 @@ export function connectUpstream(target: HostPort, timeoutMs: number, done: (outc
     clearTimeout(timer);
   };
   const timer = setTimeout(() => {
-    settle({ ok: false, reason: 'timeout', message: `no TCP connection to ${target.host}:${target.port} within ${timeoutMs} ms` });
+    const waited = started ? '' : ' (still waiting for its turn under --upstream-connect-rate)';
+    settle({ ok: false, reason: 'timeout', message: `no TCP connection to ${target.host}:${target.port} within ${timeoutMs} ms${waited}` });
   }, timeoutMs);
   socket.once('connect', onConnect);
   socket.once('error', onError);
   socket.once('close', onClose);
+  const start = (): boolean => {
+    if (settled || socket.destroyed) return false;
+    started = true;
+    socket.connect({ host: target.host, port: target.port });
+    return true;
+  };
+  if (pacer === undefined) start();
+  else pacer.schedule(start);
   return socket;
 }

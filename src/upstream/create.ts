@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { Metrics } from '../metrics';
+import type { ConnectPacer } from './connect-pacer';
 import { createDialer } from './dial';
 import type { Dialer } from './dialer';
 import { DnsResolver, parseHosts, systemDnsServers } from './dns';
@@ -21,7 +22,7 @@ function readHosts(): Map<string, string[]> {
   }
 }
 
-export function createUpstreamDialer(config: Config, log: Logger, metrics: Metrics): Dialer {
+export function createUpstreamDialer(config: Config, log: Logger, metrics: Metrics, pacer?: ConnectPacer): Dialer {
   const resolver = new DnsResolver({
     servers: config.dnsServers.length > 0 ? config.dnsServers : systemDnsServers(),
     timeoutMs: config.dnsTimeoutMs,
@@ -33,5 +34,5 @@ export function createUpstreamDialer(config: Config, log: Logger, metrics: Metri
   if (!config.upstreamTlsVerify) {
     log.warn({ event: 'upstream_tls_verify_off' }, '--upstream-tls-verify off: server certificates are NOT checked; for development only');
   }
-  return createDialer({ config, resolver, tls, log, onUnverified: () => metrics.upstreamTlsUnverified.inc() });
+  return createDialer({ config, resolver, tls, log, pacer, onUnverified: () => metrics.upstreamTlsUnverified.inc() });
 }

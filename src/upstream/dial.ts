@@ -12,6 +12,7 @@ import type { DialHandle, DialOutcome, DialRequest, DialResult, Dialer } from '.
 import type { DnsResolver } from './dns';
 import { specialPurpose } from './addresses';
 import { proxyHeader } from './proxy-protocol';
+import type { ConnectPacer } from './connect-pacer';
 import { negotiateStartTls } from './starttls';
 import { startTls, type TlsPolicy } from './tls';
 import { dnsTargets, domainAllowed, fixedTarget, mapLookup, mapTarget, normalizeDomain, type HopTls, type Target } from './route';
@@ -24,6 +25,8 @@ export interface DialerDeps {
   /** Called once per session whose server certificate was not verified (--upstream-tls-verify off). */
   readonly onUnverified?: () => void;
   readonly random?: () => number;
+  /** --upstream-connect-rate: each TCP connect waits its turn; the wait counts against --connect-timeout. */
+  readonly pacer?: ConnectPacer;
 }
 
 type Failed = Extract<DialOutcome, { ok: false }>;
@@ -193,8 +196,10 @@ class Dial implements DialHandle {
     const { config } = this.deps;
     const where = `${target.host}:${target.port}${target.host === address ? '' : ` (${address})`}`;
     return new Promise<Attempt>((resolve) => {
-      const socket = net.connect({ host: address, port: target.port, noDelay: true });
+      const socket = new net.Socket();
+      socket.setNoDelay(true);
       let current: net.Socket = socket;
+      let started = false;
       let negotiation: { cancel(): void } | null = null;
       let settled = false;
       const settle = (outcome: Attempt): void => {
@@ -223,7 +228,8 @@ class Dial implements DialHandle {
         resolve(outcome);
       };
       const timer = setTimeout(() => {
-        settle(fail('UPSTREAM_CONNECT_FAILED', 'timeout', `${where} did not get ready (TCP, TLS and STARTTLS) within ${config.connectTimeoutMs} ms`));
+        const waited = started ? '' : ' (still waiting for its turn under --upstream-connect-rate)';
+        settle(fail('UPSTREAM_CONNECT_FAILED', 'timeout', `${where} did not get ready (TCP, TLS and STARTTLS) within ${config.connectTimeoutMs} ms${waited}`));
       }, config.connectTimeoutMs);
       this.abortCurrent = () => {
         settled = true;
@@ -293,6 +299,14 @@ class Dial implements DialHandle {
       };
       socket.once('connect', onConnect);
       socket.on('error', onError);
+      const start = (): boolean => {
+        if (settled || socket.destroyed) return false;
+        started = true;
+        socket.connect({ host: address, port: target.port });
+        return true;
+      };
+      if (this.deps.pacer === undefined) start();
+      else this.deps.pacer.schedule(start);
     });
   }
 }

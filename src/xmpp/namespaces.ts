@@ -20,3 +20,7 @@ export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 export const NS_SASL2 = 'urn:xmpp:sasl:2';
 /** XEP-0440: SASL channel-binding type capability. */
 export const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
+/** XEP-0124 §4: the namespace of the BOSH `<body/>` wrapper. */
+export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
+/** XEP-0206 §3: the `xmpp:` attributes of the BOSH `<body/>` (version, restart, restartlogic). */
+export const NS_XBOSH = 'urn:xmpp:xbosh';

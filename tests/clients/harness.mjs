@@ -56,8 +56,12 @@ function fail(err, code = 1) {
 function parseArgs(argv) {
   if (argv.length !== 1) throw new Error('expected exactly one JSON argument');
   const args = JSON.parse(argv[0]);
-  if (typeof args.url !== 'string' || !/^wss?:\/\//.test(args.url)) {
-    throw new Error('"url" must be a ws:// or wss:// URL');
+  if (args.transport !== undefined && args.transport !== 'websocket' && args.transport !== 'bosh') {
+    throw new Error('"transport" must be websocket or bosh');
+  }
+  const bosh = args.transport === 'bosh';
+  if (typeof args.url !== 'string' || !(bosh ? /^https?:\/\//: /^wss?:\/\//).test(args.url)) {
+    throw new Error(bosh ? '"url" must be an http:// or https:// URL for BOSH' : '"url" must be a ws:// or wss:// URL');
   }
   if (typeof args.domain !== 'string' || !args.domain) throw new Error('"domain" is required');
   if (!Array.isArray(args.accounts) || args.accounts.length < 2) throw new Error('"accounts" needs two entries');
@@ -68,6 +72,7 @@ function parseArgs(argv) {
   }
   return {
     url: args.url,
+    transport: bosh ? 'bosh' : 'websocket',
     domain: args.domain,
     accounts: args.accounts.slice(0, 2).map((a) => ({ ...a, jid: a.jid || `${a.username}@${args.domain}` })),
     mechanism: String(args.mechanism || 'PLAIN').toUpperCase(),

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Runs the shared two-user scenario (tests/clients/scenario.md) with the `stanza` library over
- * RFC 7395 XMPP-over-WebSocket. Node 20; stanza is CommonJS and brings its own `ws` for Node.
+ * RFC 7395 XMPP-over-WebSocket, or over BOSH (XEP-0206) with `"transport":"bosh"` and a BOSH URL.
+ * Node 20; stanza is CommonJS and brings its own `ws` for Node.
  *
  *   node tests/clients/stanza-driver.mjs '{"url":"ws://…","domain":"localhost","accounts":[…],"mechanism":"PLAIN"}'
  *
@@ -12,6 +13,7 @@ import { createRequire } from 'node:module';
 import { AUTH_MECHANISM, CLOSE_TAG, bare, runDriver } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
+const TERMINATE_BODY = /<body\b[^>]*\btype=["']terminate["']/;
 
 /**
  * One logged-in user. Everything the scenario needs, in the library's own idiom; the state it
@@ -23,7 +25,7 @@ function createUser({ lib: stanza, args, account, resource, state, waiter }) {
     password: account.password,
     resource,
     server: args.domain,
-    transports: { websocket: args.url, bosh: false },
+    transports: args.transport === 'bosh' ? { websocket: false, bosh: args.url } : { websocket: args.url, bosh: false },
     autoReconnect: false,
     allowResumption: false,
   });
@@ -33,13 +35,15 @@ function createUser({ lib: stanza, args, account, resource, state, waiter }) {
     if (args.mechanism !== 'ANY' && name !== args.mechanism) client.sasl.disable(name);
   }
 
+  // The end of stream: RFC 7395 <close/>, or a BOSH body with type='terminate' (XEP-0124 §13).
+  const closeTag = args.transport === 'bosh' ? TERMINATE_BODY : CLOSE_TAG;
   client.on('raw:outgoing', (data) => {
     const m = AUTH_MECHANISM.exec(data);
     if (m) state.mechanismUsed = m[1];
-    if (CLOSE_TAG.test(data)) state.closeSent = true;
+    if (closeTag.test(data)) state.closeSent = true;
   });
   client.on('raw:incoming', (data) => {
-    if (CLOSE_TAG.test(data)) state.closeReceived = true;
+    if (closeTag.test(data)) state.closeReceived = true;
   });
   client.on('presence', (pres) => {
     state.presences.push({ from: pres.from, type: pres.type || 'available' });

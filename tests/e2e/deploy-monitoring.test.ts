@@ -429,6 +429,7 @@ describe('deploy/prometheus and grafana', () => {
         'xmppgw_relay_latency_seconds', 'xmppgw_stream_open_latency_seconds', 'xmppgw_upstream_connect_duration_seconds',
         'xmppgw_stream_errors_total', 'xmppgw_ws_closes_total', 'xmppgw_backpressure_pauses_total', 'xmppgw_session_duration_seconds',
         'nodejs_eventloop_lag_p99_seconds', 'process_resident_memory_bytes', 'process_cpu_seconds_total',
+        'xmppgw_bosh_sessions', 'xmppgw_bosh_held_requests', 'xmppgw_bosh_requests_total', 'xmppgw_bosh_terminations_total',
       ]) {
         expect(`${family}: ${used.has(family)}`).toBe(`${family}: true`);
       }

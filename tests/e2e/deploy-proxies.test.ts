@@ -230,7 +230,7 @@ describe('behind Apache and HAProxy (deploy/apache, deploy/haproxy)', () => {
       let config = shipped
         .replace('bind :443 ssl crt /etc/haproxy/certs/chat.example.org.pem', `bind 127.0.0.1:${port} ssl crt ${join(dir, 'site.pem')}`)
         .replace('stats socket /run/haproxy/admin.sock', `stats socket ${join(dir, 'haproxy.sock')}`)
-        .replace('server gw1 127.0.0.1:5280 check port 9464', `server gw1 127.0.0.1:${gw.address.port} check port ${gw.opsAddress!.port}`)
+        .replaceAll('server gw1 127.0.0.1:5280 check port 9464', `server gw1 127.0.0.1:${gw.address.port} check port ${gw.opsAddress!.port}`)
         // maxconn 50000 needs about 100 000 file descriptors (fine under systemd's default hard limit);
         // test machines may allow fewer, and a handful of connections is all this run makes.
         .replace(/^(\s*)maxconn 50000$/m, '$1maxconn 2000');

@@ -46,7 +46,8 @@ describe('behind nginx (deploy/nginx/xmpp-websocket.conf)', () => {
       .replace('/etc/ssl/certs/chat.example.org.pem', join(dir, 'cert.pem'))
       .replace('/etc/ssl/private/chat.example.org.key', join(dir, 'key.pem'))
       .replace('/var/www/converse', dir)
-      .replace('http://127.0.0.1:5280', `http://127.0.0.1:${gw.port}`);
+      .replace('http://127.0.0.1:5280', `http://127.0.0.1:${gw.port}`)
+      .replace('server 127.0.0.1:5280;', `server 127.0.0.1:${gw.port};`);
     expect(server).not.toMatch(/:443|5280|example\.org\.(pem|key)/);
     writeFileSync(join(dir, 'nginx.conf'), [
       'worker_processes 1;', `pid ${join(dir, 'nginx.pid')};`, `error_log ${join(dir, 'error.log')} warn;`,

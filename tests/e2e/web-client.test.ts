@@ -95,7 +95,8 @@ describe('the served Converse.js page (--web-client on), no proxy', () => {
     expect(xrd.body).toContain(`<Link rel='urn:xmpp:alt-connections:websocket' href='${gw.url}'/>`);
     expect(xrd.headers['access-control-allow-origin']).toBe(`http://127.0.0.1:${gw.port}`);
     const jrd = await request(gw.port, 'GET', '/.well-known/host-meta.json', { Origin: 'https://elsewhere.example' });
-    expect(JSON.parse(jrd.body)).toEqual({ links: [{ rel: 'urn:xmpp:alt-connections:websocket', href: gw.url }] });
+    // BOSH is on by default: XEP-0156 lists it after the WebSocket.
+    expect(JSON.parse(jrd.body)).toEqual({ links: [{ rel: 'urn:xmpp:alt-connections:websocket', href: gw.url }, { rel: 'urn:xmpp:alt-connections:xbosh', href: `http://127.0.0.1:${gw.port}/http-bind` }] });
     expect(jrd.headers['access-control-allow-origin']).toBeUndefined();
     // A CORS preflight from an allowed page gets the methods; from another site, no allowance.
     const preflight = await request(gw.port, 'OPTIONS', '/.well-known/host-meta', { Origin: `http://127.0.0.1:${gw.port}`, 'Access-Control-Request-Method': 'GET' });

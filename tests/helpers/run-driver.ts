@@ -16,8 +16,10 @@ export interface DriverAccount {
 }
 
 export interface DriverArgs {
-  /** RFC 7395 endpoint, e.g. `ws://127.0.0.1:5280/xmpp-websocket`. */
+  /** RFC 7395 endpoint, e.g. `ws://127.0.0.1:5280/xmpp-websocket`, or a BOSH URL with `transport: 'bosh'`. */
   url: string;
+  /** How the client reaches the server (drivers that support BOSH: stanza). @defaultValue `'websocket'` */
+  transport?: 'websocket' | 'bosh';
   domain: string;
   /** User A, then user B. */
   accounts: DriverAccount[];

@@ -80,6 +80,10 @@ it('refuses connections beyond --max-handshakes-per-ip while earlier ones are st
   await third.closed;
   expect(third.received()).toMatch(/^HTTP\/1\.1 429 /);
   expect(await handshakes('pending_per_ip')).toBe(1);
+  // The operator's warn line names the limit (once per address and limit per minute).
+  expect(gw.logs.filter((l) => l.event === 'handshake_rejected' && l.level === 40)).toEqual([
+    expect.objectContaining({ limit: 'max-handshakes-per-ip', limit_value: 2, status: 429, remote_addr: '127.0.0.1' }),
+  ]);
   // The first two are still open and waiting.
   expect(first.socket.destroyed || second.socket.destroyed).toBe(false);
   // Once one of them completes its head, the address has room again: a full handshake is served.

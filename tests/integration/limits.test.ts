@@ -221,6 +221,43 @@ describe('--connection-rate-per-ip', () => {
   });
 });
 
+describe('log lines of handshakes refused by a limit', () => {
+  const WARN = 40;
+  const refusalWarnings = (g: RunningGateway): Array<Record<string, unknown>> =>
+    g.logs.filter((l) => l.event === 'handshake_rejected' && l.level === WARN);
+
+  it('name the limit, its value, the status and the address at warn, once per address and limit; the rest only at debug', async () => {
+    gw = await startGateway({ upstream: server.upstream, maxConnections: 3, maxConnectionsPerIp: 1, connectionRatePerIp: { count: 2, windowMs: 60_000 } });
+    await accepted(gw.url);
+    // Same address, one session open: --max-connections-per-ip refuses, three times.
+    for (let i = 0; i < 3; i++) expect((await refused(gw.url)).status).toBe(429);
+    // Another address: its second new session is over the rate of 2, but first it is under the per-IP cap.
+    const other = await accepted(gw.url, { localAddress: OTHER_IP });
+    await closeAndWait(gw, other, 1);
+    const again = await accepted(gw.url, { localAddress: OTHER_IP });
+    await closeAndWait(gw, again, 1);
+    for (let i = 0; i < 2; i++) expect((await refused(gw.url, { localAddress: OTHER_IP })).status).toBe(429);
+
+    const warned = refusalWarnings(gw);
+    expect(warned).toEqual([
+      expect.objectContaining({ limit: 'max-connections-per-ip', limit_value: 1, status: 429, remote_addr: '127.0.0.1', suppressed: 0 }),
+      expect.objectContaining({ limit: 'connection-rate-per-ip', limit_value: '2/60s', status: 429, remote_addr: OTHER_IP, suppressed: 0 }),
+    ]);
+    expect(String(warned[0]!.msg)).toMatch(/refused with 429 by --max-connections-per-ip \(1\)/);
+    expect(String(warned[1]!.msg)).toMatch(/refused with 429 by --connection-rate-per-ip \(2\/60s\)/);
+    // The held-back refusals are still in the debug log, each with its limit.
+    const debug = gw.logs.filter((l) => l.event === 'handshake_rejected' && l.level === 20);
+    expect(debug.map((l) => l.limit)).toEqual(['max-connections-per-ip', 'max-connections-per-ip', 'connection-rate-per-ip']);
+  });
+
+  it('--max-connections (503) is named too', async () => {
+    gw = await startGateway({ upstream: server.upstream, maxConnections: 1 });
+    await accepted(gw.url);
+    expect((await refused(gw.url, { localAddress: OTHER_IP })).status).toBe(503);
+    expect(refusalWarnings(gw)).toEqual([expect.objectContaining({ limit: 'max-connections', limit_value: 1, status: 503, remote_addr: OTHER_IP })]);
+  });
+});
+
 describe('--allowed-origins', () => {
   const withOrigin = (origin: string): WebSocket.ClientOptions => ({ origin });
 

@@ -60,6 +60,23 @@ describe('parseCli', () => {
   });
 
   it.each([
+    ['wss://next.example/xmpp-websocket'],
+    ['ws://127.0.0.1:5281/xmpp-websocket'],
+    ['ws://127.1.2.3/x'],
+    ['ws://localhost:5281/x'],
+    ['ws://[::1]:5281/x'],
+  ])('--redirect-uri %s is accepted (wss:// anywhere; ws:// only to loopback, RFC 7395 §3.6.1)', (uri) => {
+    const r = parseCli(['--redirect-uri', uri], {});
+    expect(r.kind === 'run' && r.config.redirectUri).toBe(uri);
+  });
+
+  it('--upstream-connect-rate defaults to unlimited and parses COUNT/DURATION', () => {
+    expect(defaultConfig().upstreamConnectRate).toEqual({ count: 0, windowMs: 1000 });
+    const r = parseCli(['--upstream-connect-rate', '500/1s'], {});
+    expect(r.kind === 'run' && r.config.upstreamConnectRate).toEqual({ count: 500, windowMs: 1000 });
+  });
+
+  it.each([
     [['--listen', 'nohost'], /invalid --listen "nohost": expected HOST:PORT/],
     [['--listen', '1.2.3.4:70000'], /--listen/],
     [['--listen', '[nothex]:1'], /--listen/],
@@ -73,6 +90,10 @@ describe('parseCli', () => {
     [['--allowed-origins', 'example.org'], /--allowed-origins "example.org": expected origins like/],
     [['--trusted-proxies', '10.0.0.0/33'], /--trusted-proxies "10.0.0.0\/33": expected CIDR ranges/],
     [['--redirect-uri', 'ws://insecure.example/ws'], /--redirect-uri .*expected a wss:\/\/ URI/],
+    [['--redirect-uri', 'ws://10.0.0.5:5281/ws'], /--redirect-uri .*expected a wss:\/\/ URI/],
+    [['--redirect-uri', 'ws://127.0.0.1.example.org/ws'], /--redirect-uri .*expected a wss:\/\/ URI/],
+    [['--redirect-uri', 'http://127.0.0.1/ws'], /--redirect-uri .*expected a wss:\/\/ URI/],
+    [['--upstream-connect-rate', 'fast'], /--upstream-connect-rate "fast": expected COUNT\/DURATION/],
     [['--connection-rate-per-ip', '10'], /--connection-rate-per-ip "10": expected COUNT\/DURATION/],
     [['--workers', '0'], /--workers "0": expected "auto"/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],

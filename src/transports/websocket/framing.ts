@@ -33,6 +33,12 @@ export interface Framing {
   readonly name: 'rfc7395' | 'legacy';
   /** Server elements must stand alone (RFC 7395 §3.3.3); false: the client parses one continuous stream. */
   readonly standaloneElements: boolean;
+  /**
+   * The server's stream header goes out in one message with the element after it (RFC 6120 §4.3.2:
+   * the features). Legacy: Tsung takes each message as the answer to its latest request (ack="local"),
+   * so a header alone would make it read the features as the answer to its next one.
+   */
+  readonly headerJoinsNext: boolean;
   /** One whole text message from the client → opens, elements and closes on the session. */
   readMessage(data: Buffer, receivedAt: number, ctx: FramingContext): void;
   /** The server's stream header as the client gets it. */
@@ -77,6 +83,7 @@ function readFramedMessage(data: Buffer, receivedAt: number, ctx: FramingContext
 export const RFC7395_FRAMING: Framing = Object.freeze({
   name: 'rfc7395',
   standaloneElements: true,
+  headerJoinsNext: false,
   readMessage: readFramedMessage,
   open: openFromStreamHeader,
   generatedOpen(domain: string | undefined): string {
@@ -117,6 +124,7 @@ function readLegacyEdge(data: Buffer, ctx: FramingContext, footerAllowed: boolea
 export const LEGACY_FRAMING: Framing = Object.freeze({
   name: 'legacy',
   standaloneElements: false,
+  headerJoinsNext: true,
   readMessage: readLegacyMessage,
   open: (header: StreamOpenToken) => header.bytes,
   generatedOpen: legacyStreamHeader,

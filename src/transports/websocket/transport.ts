@@ -59,6 +59,8 @@ export class WebSocketTransport implements ClientTransport, FramingContext {
    */
   private deferred: Array<{ data: Buffer; isBinary: boolean }> | null = null;
   private deferredBytes = 0;
+  /** The server's stream header, held for the next element when the framing says so (headerJoinsNext). */
+  private heldHeader: Buffer | string | null = null;
 
   constructor(opts: WebSocketTransportOptions) {
     this.ws = opts.ws;
@@ -158,11 +160,20 @@ export class WebSocketTransport implements ClientTransport, FramingContext {
   }
 
   serverOpen(header: StreamOpenToken): void {
-    if (this.open) this.send(this.current.open(header));
+    if (!this.open) return;
+    if (this.current.headerJoinsNext) this.heldHeader = this.current.open(header);
+    else this.send(this.current.open(header));
   }
 
   serverElement(bytes: Buffer): void {
-    if (this.open) this.send(bytes);
+    if (!this.open) return;
+    const header = this.heldHeader;
+    if (header === null) {
+      this.send(bytes);
+      return;
+    }
+    this.heldHeader = null;
+    this.send(Buffer.concat([typeof header === 'string' ? Buffer.from(header) : header, bytes]));
   }
 
   cork(): void {
@@ -193,6 +204,9 @@ export class WebSocketTransport implements ClientTransport, FramingContext {
       this.ws.terminate();
       return;
     }
+    // A held header still opens the stream the goodbye's stream error and footer end.
+    if (this.heldHeader !== null && bye.messages.length > 0) this.send(this.heldHeader);
+    this.heldHeader = null;
     for (const message of bye.messages) this.send(message);
     if (bye.reason === undefined) this.ws.close(bye.code);
     else this.ws.close(bye.code, bye.reason);
