@@ -15,7 +15,7 @@
  *   floor            bench/lib/floor-relay.js → bench/lib/fake-c2s.js
  *   gateway w1       node bin/xmpp-ws-gateway.js --workers 1 → fake c2s
  *   gateway w2       the same with --workers 2 (CPU and RSS summed over primary and workers)
- *   gateway→Prosody  --workers 1 → a private Prosody 0.12 (src/demo/prosody.ts), SASL ANONYMOUS
+ *   gateway→Prosody  --workers 1 → a private Prosody 0.12 (tools/demo/prosody/), SASL ANONYMOUS
  *   Prosody ws       Prosody's own RFC 7395 endpoint (mod_websocket) on a second, identical Prosody
  *                    (both Prosodys see the same sessions come and go; traffic is measured first)
  *

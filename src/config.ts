@@ -256,6 +256,7 @@ interface Setting<K extends string = string, S extends z.ZodType<unknown, unknow
 /** Keeps each row's key and schema types, from which {@link Config} is derived. */
 const setting = <K extends string, S extends z.ZodType<unknown, unknown>>(row: Setting<K, S>): Setting<K, S> => row;
 
+/** Every setting, in the order `--help` and the README list them. */
 export const SETTINGS = [
   setting({ key: 'listen', flag: 'listen', env: 'LISTEN', defaultText: '127.0.0.1:5280', help: 'address the WebSocket listener binds', schema: hostPort }),
   setting({ key: 'listenBacklog', flag: 'listen-backlog', env: 'LISTEN_BACKLOG', defaultText: '4096', help: "connections the kernel queues before they are accepted (listen(2) backlog; Linux caps it at net.core.somaxconn); a reconnect storm beyond it loses SYNs, each costing its client a 1 s+ retransmit", schema: integer(1, 1_000_000) }),

@@ -291,9 +291,9 @@ async function gatewayMetric(target, metric, labelFilter = '') {
   return total;
 }
 
-/** A private Prosody (src/demo/prosody.ts) with an ANONYMOUS VirtualHost for load. */
+/** A private Prosody (tools/demo/prosody/) with an ANONYMOUS VirtualHost for load. */
 async function startProsodyTarget() {
-  const { startProsody, findProsody } = require(path.join(ROOT, 'dist', 'demo', 'prosody.js'));
+  const { startProsody, findProsody } = require(path.join(ROOT, 'build', 'tools', 'demo', 'prosody', 'index.js'));
   if (findProsody() === null) return null;
   const prosody = await startProsody({ anonymousHost: 'anon.localhost', logLevel: 'warn' });
   let pid = null;

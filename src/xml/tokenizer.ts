@@ -14,7 +14,7 @@
  * - `fragment`: one RFC 7395 WebSocket message per feed()…end(): zero or more complete top-level
  *   elements, optionally preceded by an XML declaration.
  */
-import { isPredefinedEntity, MAX_PREDEFINED_NAME, readAttributes } from './entities';
+import { decodeAttributeValue, isPredefinedEntity, MAX_PREDEFINED_NAME, readAttributes } from './entities';
 import {
   ATTR_DQ_CLASS,
   ATTR_SQ_CLASS,
@@ -153,7 +153,15 @@ const enum AttrKind {
   PLAIN,
   /** `xmlns:prefix`, whose value must not be empty (Namespaces in XML 1.0 §3). */
   PREFIX_DECL,
+  /** `xmlns='…'`. */
+  DEFAULT_DECL,
+  /** `xmlns:xml`, which may only bind the XML namespace (Namespaces in XML 1.0 §3). */
+  XML_DECL,
 }
+
+/** The namespace names reserved by Namespaces in XML 1.0 §3. */
+const XML_NS = Buffer.from('http://www.w3.org/XML/1998/namespace');
+const XMLNS_NS = Buffer.from('http://www.w3.org/2000/xmlns/');
 
 /** `[CDATA[`, the rest of `<![CDATA[`. */
 const CDATA_OPEN = [0x5b, 0x43, 0x44, 0x41, 0x54, 0x41, 0x5b];
@@ -351,6 +359,8 @@ export class XmlTokenizer {
   private attrKind: AttrKind = AttrKind.PLAIN;
   private quoteTable: Uint8Array = ATTR_DQ_CLASS;
   private valueStart = 0;
+  /** Whether the attribute value being read holds a reference. */
+  private valueRefs = false;
   /** Whether a value of this tag holds a reference or a literal tab, LF or CR (XML 1.0 §3.3.3). */
   private tagDecodeValues = false;
   /** Prefix of this tag's element name: `''` when unprefixed (it uses the default namespace), null for `xml:`. */
@@ -675,6 +685,7 @@ export class XmlTokenizer {
           }
           pos++;
           this.valueStart = this.base + pos;
+          this.valueRefs = false;
           state = State.ATTR_VALUE;
           break;
         }
@@ -689,11 +700,12 @@ export class XmlTokenizer {
           }
           if (pos >= end) break;
           if (c === ByteClass.QUOTE) {
-            if (!this.endAttributeValue(pos)) return this.dead(tokens);
+            if (!this.endAttributeValue(buf, pos)) return this.dead(tokens);
             state = State.AFTER_VALUE;
             pos++;
           } else if (c === ByteClass.AMP) {
             this.tagDecodeValues = true;
+            this.valueRefs = true;
             this.refReturn = State.ATTR_VALUE;
             state = State.REF_START;
             pos++;
@@ -1245,12 +1257,15 @@ export class XmlTokenizer {
     }
     const colon = this.nameColon;
     if (colon < 0) {
-      if (isXmlns(names, start, end)) this.declare('');
+      if (isXmlns(names, start, end)) {
+        this.declare('');
+        this.attrKind = AttrKind.DEFAULT_DECL;
+      }
     } else if (isXmlns(names, start, start + colon)) {
       const prefix = decodeName(names, start + colon + 1, end);
       if (prefix === 'xmlns') return this.setError(NWF, "the 'xmlns' prefix cannot be declared");
       this.declare(prefix);
-      this.attrKind = AttrKind.PREFIX_DECL;
+      this.attrKind = prefix === 'xml' ? AttrKind.XML_DECL : AttrKind.PREFIX_DECL;
     } else if (!isXml(names, start, start + colon)) {
       this.usedPrefixes.push(decodeName(names, start, start + colon));
     }
@@ -1310,11 +1325,37 @@ export class XmlTokenizer {
     }
   }
 
-  private endAttributeValue(pos: number): boolean {
-    if (this.attrKind === AttrKind.PREFIX_DECL && this.base + pos === this.valueStart) {
+  private endAttributeValue(buf: Buffer, pos: number): boolean {
+    const kind = this.attrKind;
+    if (kind === AttrKind.PLAIN) return true;
+    const length = this.base + pos - this.valueStart;
+    if (kind !== AttrKind.DEFAULT_DECL && length === 0) {
       return this.setError(NWF, 'namespace prefix declared with an empty name');
     }
+    // Namespaces in XML 1.0 §3: `xml` is bound to the XML namespace and nothing else is; no prefix
+    // (nor the default) is bound to the xmlns namespace. Only values of these lengths, or with
+    // references, can name one, so ordinary declarations cost a comparison of lengths.
+    if (kind === AttrKind.XML_DECL) {
+      if (!this.valueEquals(buf, pos, XML_NS)) return this.setError(NWF, "the 'xml' prefix can only be bound to the XML namespace");
+    } else if (this.valueRefs || length === XML_NS.length || length === XMLNS_NS.length) {
+      if (this.valueEquals(buf, pos, XML_NS) || this.valueEquals(buf, pos, XMLNS_NS)) {
+        return this.setError(NWF, 'a reserved namespace name is bound to another prefix');
+      }
+    }
     return true;
+  }
+
+  /** Whether the attribute value ending at `buf[pos]`, references decoded, is `name`. Rare path. */
+  private valueEquals(buf: Buffer, pos: number, name: Buffer): boolean {
+    const start = this.valueStart;
+    // The construct's bytes before this chunk's copyFrom are in `pending`, from constructStart.
+    const copied = this.base + this.copyFrom;
+    const raw =
+      start >= copied
+        ? buf.subarray(start - this.base, pos)
+        : Buffer.concat([this.pending.subarray(start - this.constructStart, this.pendingLen), buf.subarray(this.copyFrom, pos)]);
+    if (!this.valueRefs) return raw.equals(name);
+    return decodeAttributeValue(raw.toString('utf8')) === name.toString('latin1');
   }
 
   /**

@@ -5,7 +5,7 @@
  * driver and the server sound — then through the gateway's /http-bind to the same Prosody's c2s
  * port. Both must pass the same checks.
  */
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { describeDriverResult, expectScenarioPassed, runDriver, type DriverArgs } from '../helpers/run-driver';
 

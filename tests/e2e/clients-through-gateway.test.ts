@@ -3,7 +3,7 @@
  * gateway (SASL PLAIN, stream restart, bind, roster, presence, messages, close), with the same
  * scenario that tests/e2e/prosody-reference.test.ts runs against Prosody's own endpoint.
  */
-import { startProsody } from '../../src/demo/prosody';
+import { startProsody } from '../../tools/demo/prosody';
 import { startGateway, useProsodyBehindGateway } from '../helpers/gateway';
 import { describeDriverResult, expectScenarioPassed, runDriver, type DriverName } from '../helpers/run-driver';
 import { waitUntil } from '../helpers/raw-xmpp';

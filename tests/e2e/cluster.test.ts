@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { NS_STREAMS, is, login, waitUntil, type RawSession, type XmlElement } from '../helpers/raw-xmpp';
 import { CliGateway, httpGet, waitForReadyz } from '../helpers/cli';
 

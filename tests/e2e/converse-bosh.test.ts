@@ -5,7 +5,7 @@
  * shared roster, log in from two Chromium tabs, see each other online and chat both ways; on the
  * wire there is no WebSocket, only POSTs to /http-bind.
  */
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, type Chromium } from '../helpers/chromium';
 import { ConverseTab } from '../helpers/converse';

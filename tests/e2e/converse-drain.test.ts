@@ -15,7 +15,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { CliGateway } from '../helpers/cli';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';

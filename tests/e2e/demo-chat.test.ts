@@ -1,5 +1,5 @@
 /**
- * `npm run demo` as a user runs it (the built `dist/demo/main.js`, on a random port): it prints the
+ * `npm run demo` as a user runs it (the built `build/tools/demo/main.js`, on a random port): it prints the
  * chat page, and the two demo accounts log in from two Chromium tabs on that page and chat.
  * Ctrl-C (SIGINT) then stops the gateway and Prosody cleanly.
  */
@@ -12,7 +12,7 @@ import { waitUntil } from '../helpers/raw-xmpp';
 
 jest.setTimeout(150_000);
 
-const DEMO = join(__dirname, '..', '..', 'dist', 'demo', 'main.js');
+const DEMO = join(__dirname, '..', '..', 'build', 'tools', 'demo', 'main.js');
 
 describe('npm run demo: the chat page', () => {
   let demo: ChildProcess;
@@ -20,7 +20,7 @@ describe('npm run demo: the chat page', () => {
   let browser: Chromium;
 
   beforeAll(async () => {
-    if (!existsSync(DEMO)) throw new Error(`${DEMO} is missing: run \`npm run build\` first (npm test does)`);
+    if (!existsSync(DEMO)) throw new Error(`${DEMO} is missing: run \`npm run build:tools\` first (npm test and npm run test:e2e do)`);
     demo = spawn(process.execPath, [DEMO, '--listen', '127.0.0.1:0', '--metrics-listen', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
     demo.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     demo.stderr!.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -18,7 +18,7 @@ import dockerignore from '@balena/dockerignore';
 import { DockerfileParser, type Dockerfile, type Instruction, type Copy, type From, type JSONInstruction, type Env, type Healthcheck } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { parseCli, SETTINGS, ENV_PREFIX } from '../../src/config';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { buildGatewayImage, exec, GATEWAY_IMAGE, LIMITS, must, PODMAN, podmanInstalled, removeContainer } from '../helpers/container-image';
 import { freePort, httpGet as get } from '../helpers/net';
 import { is, login } from '../helpers/raw-xmpp';

@@ -28,8 +28,8 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { parseCli, SETTINGS, type Config } from '../../src/config';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
-import { tryGateway } from '../../src/demo/try-client';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
+import { tryGateway } from '../../tools/demo/try-client';
 import { freePort, httpGet as get } from '../helpers/net';
 
 const ROOT = join(__dirname, '..', '..');

@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import { startSingle, type SingleProcess } from '../../src/cluster';
 import { defaultConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
-import { tryGateway } from '../../src/demo/try-client';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
+import { tryGateway } from '../../tools/demo/try-client';
 import { freePort } from '../helpers/net';
 
 const ROOT = join(__dirname, '..', '..');

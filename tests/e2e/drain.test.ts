@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as XMPP from 'stanza';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { NS_STREAMS, is, login, waitUntil, type RawSession, type XmlElement } from '../helpers/raw-xmpp';
 import { TestClient } from '../helpers/ws-client';
 import { BIN, httpGet, startCli, type CliGateway } from '../helpers/cli';

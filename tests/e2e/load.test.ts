@@ -9,7 +9,7 @@
  * each login gets a fresh JID and nothing has to be registered. Prosody's mod_limits (c2s read
  * throttling) is not in the private instance's modules_enabled, so Prosody does not slow the flood.
  */
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { NS_CLIENT, escapeAttr, escapeText, is, login, waitUntil, type RawSession, type XmlElement } from '../helpers/raw-xmpp';
 
@@ -18,11 +18,12 @@ const MESSAGES_PER_SESSION = 20;
 /** Logins run this many at a time, so 2 cores are not asked for 200 SASL exchanges at once. */
 const LOGIN_BATCH = 25;
 const ANON_HOST = 'anon.localhost';
-const TEST_TIMEOUT_MS = 120_000;
-/** Bounds for the phases; their sum stays under TEST_TIMEOUT_MS. */
-const LOGIN_STEP_TIMEOUT_MS = 15_000;
-const DELIVERY_TIMEOUT_MS = 45_000;
-const CLOSE_TIMEOUT_MS = 15_000;
+const TEST_TIMEOUT_MS = 420_000;
+/** Bounds for the phases: they bound a failure, not the speed (targets live in bench/), so they are
+ * wide enough for a loaded 2-core machine; TEST_TIMEOUT_MS bounds the whole. */
+const LOGIN_STEP_TIMEOUT_MS = 30_000;
+const DELIVERY_TIMEOUT_MS = 180_000;
+const CLOSE_TIMEOUT_MS = 60_000;
 
 /** Body of message `k` from session `i`: unique, multi-byte (2-, 3- and 4-byte UTF-8) and full of XML specials. */
 function body(i: number, k: number): string {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { createLogger, REDACT_PATHS } from '../../src/logger';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { is, login, waitUntil, type RawSession, type XmlElement } from '../helpers/raw-xmpp';
 import { describeDriverResult, runDriver } from '../helpers/run-driver';

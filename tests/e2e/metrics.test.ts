@@ -15,7 +15,7 @@ import { isIP } from 'node:net';
 import { startSingle, type SingleProcess } from '../../src/cluster';
 import { defaultConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { ORIGIN_REFUSAL_REASONS } from '../../src/http/origin';
 import { SESSION_STATES } from '../../src/metrics';
 import { FAILURES, STREAM_ERROR_CONDITIONS } from '../../src/xmpp/stream-error';

@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'nod
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
-import { tryGateway } from '../../src/demo/try-client';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
+import { tryGateway } from '../../tools/demo/try-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { freePort } from '../helpers/net';
 

@@ -7,7 +7,7 @@
  * attribute order, quote style and where a namespace is declared do not count; the few values that
  * legitimately differ between two logins are listed in NORMALIZED below, each with its reason.
  */
-import type { ProsodyInstance } from '../../src/demo/prosody';
+import type { ProsodyInstance } from '../../tools/demo/prosody';
 import { useProsodyBehindGateway } from '../helpers/gateway';
 import {
   NS_CLIENT,

@@ -7,7 +7,7 @@
  */
 import * as net from 'node:net';
 import * as ltx from 'ltx';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { makePki, type TestPki } from '../helpers/certs';
 import { startEjabberd, type EjabberdInstance } from '../helpers/ejabberd';

@@ -2,7 +2,7 @@
 import { createLogger } from '../../src/logger';
 import { Gateway } from '../../src/gateway';
 import { defaultConfig, type Config } from '../../src/config';
-import { startProsody, type ProsodyInstance } from '../../src/demo/prosody';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 
 export interface RunningGateway {
   readonly gateway: Gateway;

@@ -106,8 +106,10 @@ it(`leaves no socket, timer or session behind after ${SESSIONS} abrupt endings`,
     await new Promise((r) => setTimeout(r, 50));
     after = resources();
   }
-  expect({ seed, tcp: after.TCPSocketWrap ?? 0 }).toEqual({ seed, tcp: before.TCPSocketWrap ?? 0 });
-  expect({ seed, timers: after.Timeout ?? 0 }).toEqual({ seed, timers: before.Timeout ?? 0 });
+  // No more than before: a timer of the test's own set-up that was pending at the first count may
+  // have fired since (on a loaded machine the run takes long enough), which is not a leak.
+  expect({ seed, tcp: after.TCPSocketWrap ?? 0 }).toEqual({ seed, tcp: Math.min(after.TCPSocketWrap ?? 0, before.TCPSocketWrap ?? 0) });
+  expect({ seed, timers: after.Timeout ?? 0 }).toEqual({ seed, timers: Math.min(after.Timeout ?? 0, before.Timeout ?? 0) });
   for (const e of ENDINGS) expect(seen[e] ?? 0).toBeGreaterThan(0);
   await gw.close();
   await server.close();

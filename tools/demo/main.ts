@@ -3,9 +3,9 @@
  * of it. Gateway flags are accepted after `--` (e.g. `npm run demo -- --listen 127.0.0.1:5281`);
  * the upstream is always the private Prosody. Ctrl-C stops both and removes the temporary files.
  */
-import { ConfigError, parseCli } from '../config';
-import { startSingle, type SingleProcess } from '../cluster';
-import { createLogger } from '../logger';
+import { ConfigError, parseCli } from '../../src/config';
+import { startSingle, type SingleProcess } from '../../src/cluster';
+import { createLogger } from '../../src/logger';
 import { ProsodyNotInstalledError, startProsody, type ProsodyInstance } from './prosody';
 
 const ACCOUNTS = [
@@ -78,7 +78,7 @@ async function demo(): Promise<void> {
       `                  ${bob!.jid} / ${bob!.password}`,
       '',
       '  Try it (another terminal, same checkout):',
-      `    node dist/demo/try-client.js ${url} ${alice!.jid} ${alice!.password}`,
+      `    node build/tools/demo/try-client.js ${url} ${alice!.jid} ${alice!.password}`,
       '  Or point Converse.js at it: converse.initialize({ websocket_url: "' + url + '", jid: "' + alice!.jid + '" })',
       '',
       '  Ctrl-C stops the gateway and Prosody and removes the temporary files.',

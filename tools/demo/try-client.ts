@@ -3,7 +3,7 @@
  * browser. It logs in with SASL PLAIN, restarts the stream, binds, sends a message to itself and
  * prints every frame both ways. Raw `ws` on purpose: what you see is exactly what a browser sends.
  *
- * Usage: node dist/demo/try-client.js [ws-url] [jid] [password]
+ * Usage: node build/tools/demo/try-client.js [ws-url] [jid] [password]
  */
 import WebSocket from 'ws';
 

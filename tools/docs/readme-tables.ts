@@ -3,11 +3,11 @@
  * xmpp/stream-error.ts) so the documentation cannot drift: `npm run docs` rewrites them between
  * markers, and a unit test fails when the README is out of date.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ENV_PREFIX, SETTINGS } from '../config';
-import { FAILURES } from '../xmpp/stream-error';
-import { Metrics, PrimaryMetrics } from '../metrics';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ENV_PREFIX, SETTINGS } from '../../src/config';
+import { FAILURES } from '../../src/xmpp/stream-error';
+import { Metrics, PrimaryMetrics } from '../../src/metrics';
 
 export function optionsTable(): string {
   const rows = SETTINGS.map((s) => `| \`--${s.flag}\` | \`${ENV_PREFIX}${s.env}\` | ${s.defaultText === '' ? 'empty' : `\`${s.defaultText}\``} | ${s.help.replace(/\|/g, '\\|').replace(/<\/?[\w:]+\/?>/g, (tag) => `\`${tag}\``)} |`);
@@ -36,6 +36,14 @@ export function metricsTable(): string {
 
 const MARKERS = { options: optionsTable, errors: errorTable, metrics: metricsTable } as const;
 
+/** The directory holding this package's package.json, searched upwards (the source and the built tool sit at different depths). */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'README.md'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package root above ${from}`);
+  }
+}
+
 /** The README with every generated section replaced by its current text. */
 export function renderReadme(readme: string): string {
   let out = readme;
@@ -51,7 +59,7 @@ export function renderReadme(readme: string): string {
 }
 
 if (require.main === module) {
-  const path = join(__dirname, '..', '..', 'README.md');
+  const path = join(packageRoot(__dirname), 'README.md');
   writeFileSync(path, renderReadme(readFileSync(path, 'utf8')));
   process.stdout.write('README.md tables regenerated\n');
 }
