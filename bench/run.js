@@ -34,6 +34,7 @@
  *   --seconds T (per throughput round, 3) --rate M (2000) --latency-seconds T (2) --latency-rounds R (6)
  *   --loadgens K (2) --no-prosody --no-write --write (smoke: also write its section)
  *   profile: --profile-seconds T (12) --profile-sessions N (3000) --heap-sessions N (2000) --no-heap
+ *     --phases LIST (echo,floor-echo,setup,heap; also floor-setup: the floor's setup under the profiler)
  * Bounded: every wait has a deadline, and a hard deadline (20 min; smoke 2 min) ends the run.
  */
 const fs = require('node:fs');
@@ -462,17 +463,19 @@ async function mainProfile() {
   const sections = [];
   const seconds = num('--profile-seconds', 12);
   const perEcho = {};
-  for (const phase of ['echo', 'floor-echo', 'setup']) {
+  const phases = (argv.includes('--phases') ? argv[argv.indexOf('--phases') + 1] : 'echo,floor-echo,setup,heap').split(',');
+  for (const phase of ['echo', 'floor-echo', 'setup', 'floor-setup'].filter((p) => phases.includes(p))) {
     const phaseDir = path.join(dir, phase);
     fs.mkdirSync(phaseDir);
     const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', phaseDir, '--cpu-prof-interval', '200'];
-    const gw = phase === 'floor-echo' ? await sys.startFloor({ upstreamPort: fake.port, nodeArgs }) : await sys.startGateway({ upstreamPort: fake.port, workers: 1, nodeArgs });
+    const floor = phase.startsWith('floor-');
+    const gw = floor ? await sys.startFloor({ upstreamPort: fake.port, nodeArgs }) : await sys.startGateway({ upstreamPort: fake.port, workers: 1, nodeArgs });
     started.push(gw);
-    const who = phase === 'floor-echo' ? 'floor relay' : 'gateway --workers 1';
+    const who = floor ? 'floor relay' : 'gateway --workers 1';
     const sc = { key: `prof-${phase}`, name: `${who} (profiled, ${phase})`, url: gw.url, relay: gw, upstream: fake, domain: 'localhost', sasl: 'PLAIN' };
     let note;
     let echoes = null;
-    if (phase !== 'setup') {
+    if (!phase.endsWith('setup')) {
       const r = await pool.login(loginArgs(sc, `echo-${sc.key}`, P.echoSessions));
       check(r.failed === 0, `profile: ${r.failed} logins failed`);
       const saveSeconds = P.seconds;
@@ -491,7 +494,7 @@ async function mainProfile() {
         await closeGroup(sc, `setup-${i}`);
       }
       const d = delta(s0, snapshot(sc));
-      note = `2 × ${n} logins (WebSocket handshake, open, SASL PLAIN, restart, bind) each followed by <close/>: ${f0((d.relay / (2 * n)) * 1e6)} µs gateway CPU per session (login and logout) under the profiler`;
+      note = `2 × ${n} logins (WebSocket handshake, open, SASL PLAIN, restart, bind) each followed by <close/>: ${f0((d.relay / (2 * n)) * 1e6)} µs ${floor ? 'floor' : 'gateway'} CPU per session (login and logout) under the profiler`;
     }
     await gw.stop();
     const file = fs.readdirSync(phaseDir).find((f) => f.endsWith('.cpuprofile'));
@@ -499,6 +502,12 @@ async function mainProfile() {
     const sum = summarize(path.join(phaseDir, file), sys.ROOT);
     if (echoes !== null) perEcho[phase] = { sum, echoes };
     if (phase === 'floor-echo') continue; // only used for the side-by-side table below
+    if (phase === 'floor-setup') {
+      // Only the busy time per session, next to the gateway's (same profiler, same interval).
+      sections.push(`## Floor relay setup under the same profiler\n\n${note}; profile: ${f0(sum.busyMs)} ms busy.\n`);
+      console.log(sections[sections.length - 1]);
+      continue;
+    }
     const top = sum.functions.filter((f) => f.name !== '(idle)').slice(0, 25);
     const lines = sum.lines.filter((l) => !l.fn.startsWith('(')).slice(0, 15);
     sections.push(`## ${phase === 'echo' ? 'Echo hot path' : 'Session setup and teardown'}
@@ -530,7 +539,7 @@ ${lines.map((l, i) => `| ${i + 1} | ${l.where} | \`${l.fn}\` | ${f1(l.us / 1000)
     console.log(side);
     sections.splice(1, 0, side);
   }
-  if (!flag('--no-heap')) sections.push(await heapPhase(dir, fake));
+  if (!flag('--no-heap') && phases.includes('heap')) sections.push(await heapPhase(dir, fake));
   await cleanup();
   const body = `# Gateway CPU profile (\`node bench/run.js --profile\`)
 
@@ -568,6 +577,19 @@ ${rows.map((x) => `| \`${x.name}\` | ${x.where || '(native)'} | ${f2(x.us / g.ec
 `;
 }
 
+/** Whether a snapshot file ends its JSON (a loaded machine can pause the writer longer than the size check waits). */
+function jsonComplete(file) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const tail = Buffer.alloc(Math.min(64, size));
+    fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+    return tail.toString('latin1').trimEnd().endsWith('}');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Waits until `dir` holds `count` .heapsnapshot files whose sizes have stopped changing. */
 async function snapshotsWritten(dir, count, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
@@ -579,7 +601,7 @@ async function snapshotsWritten(dir, count, timeoutMs = 120_000) {
     if (sig !== last) {
       last = sig;
       stableSince = Date.now();
-    } else if (files.length >= count && Date.now() - stableSince > 1500) return files.map((f) => path.join(dir, f));
+    } else if (files.length >= count && Date.now() - stableSince > 1500 && files.every((f) => jsonComplete(path.join(dir, f)))) return files.map((f) => path.join(dir, f));
     await sys.sleep(250);
   }
   throw new Error(`heap snapshot ${count} not written in ${dir}`);

@@ -68,6 +68,11 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, extraHead
  */
 export const kLiveSessions = Symbol('xmpp-ws-gateway.live-sessions');
 
+/** A socket error listener shared by every upgraded socket (no closure per connection): `this` is the socket. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /**
  * Answers a connection that never got to send a full request (deadline or per-IP pending limit),
  * then closes it as soon as the answer is flushed: a slow client must not keep it half-open.
@@ -357,7 +362,7 @@ export class Gateway {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const ip = clientAddress(req.socket.remoteAddress, req.headers, this.trusted);
     if (this.draining !== null) {
       this.reject(socket, 'draining', 503, 'Service Unavailable: the gateway is shutting down\n', ip, 'Retry-After: 1\r\n');
@@ -381,10 +386,19 @@ export class Gateway {
     // From here the admission slot belongs to this connection, whatever happens to the handshake.
     const release = this.releaser(ip);
     socket.once('close', release);
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    this.wss.handleUpgrade(req, socket, head, this.upgraded(socket, ip, req.socket.remotePort, release));
+  }
+
+  /**
+   * The handshake's completion callback, built apart from onUpgrade: closures made in one function
+   * share its context, so a callback made there would keep the upgrade request (headers and all)
+   * alive as long as the socket's error listener, i.e. the whole session.
+   */
+  private upgraded(socket: Duplex, ip: string, port: number | undefined, release: () => void): (ws: WebSocket) => void {
+    return (ws) => {
       this.metrics.handshakes.inc({ result: 'accepted' });
-      this.onWebSocket(ws, socket, ip, req.socket.remotePort, release);
-    });
+      this.onWebSocket(ws, socket, ip, port, release);
+    };
   }
 
   /**

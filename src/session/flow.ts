@@ -6,7 +6,11 @@
 
 /** Pauses a readable source while at least one reason holds; resumes when the last is released. */
 export class ReadGate<Reason extends string> {
-  private readonly reasons = new Set<Reason>();
+  /**
+   * The reasons holding the gate: a few at most. Replaced rather than edited, so an open gate holds
+   * an empty array (no backing store) instead of a Set's hash table: most sessions sit idle here.
+   */
+  private reasons: readonly Reason[] = [];
 
   constructor(
     private readonly pause: () => void,
@@ -15,25 +19,26 @@ export class ReadGate<Reason extends string> {
 
   /** Adds a reason; returns true if this reason was not already holding the gate. */
   hold(reason: Reason): boolean {
-    if (this.reasons.has(reason)) return false;
-    if (this.reasons.size === 0) this.pause();
-    this.reasons.add(reason);
+    if (this.reasons.includes(reason)) return false;
+    if (this.reasons.length === 0) this.pause();
+    this.reasons = [...this.reasons, reason];
     return true;
   }
 
   /** Removes a reason; returns true if it was holding the gate. */
   release(reason: Reason): boolean {
-    if (!this.reasons.delete(reason)) return false;
-    if (this.reasons.size === 0) this.resume();
+    if (!this.reasons.includes(reason)) return false;
+    this.reasons = this.reasons.filter((r) => r !== reason);
+    if (this.reasons.length === 0) this.resume();
     return true;
   }
 
   isHeld(reason: Reason): boolean {
-    return this.reasons.has(reason);
+    return this.reasons.includes(reason);
   }
 
   get paused(): boolean {
-    return this.reasons.size > 0;
+    return this.reasons.length > 0;
   }
 }
 

@@ -82,8 +82,11 @@ export class Session implements SessionInput, UpstreamOwner {
   private readonly serverTokenizer: XmlTokenizer;
   /** Namespaces declared by the server's current stream header; null until it arrives. */
   private scope: NamespaceScope | null = null;
-  /** Attributes of the client's latest open, for the `from` of a stream the gateway must open itself. */
-  private openAttrs: readonly Attribute[] = [];
+  /**
+   * The `to` of the client's latest open, for the `from` of a stream the gateway must open itself.
+   * Only this string is kept: the open's attributes would keep the whole message text alive.
+   */
+  private domain: string | undefined = undefined;
   /** When the client's latest open arrived (for the stream-open latency), or null once answered. */
   private openSentAt: number | null = null;
   private openSentToClient = false;
@@ -176,7 +179,7 @@ export class Session implements SessionInput, UpstreamOwner {
       this.finish('CLIENT_UNEXPECTED_RESTART', 'a stream restart is only allowed right after SASL <success/> (RFC 6120 §4.3.3, §6.4.6)');
       return;
     }
-    this.openAttrs = attrs;
+    this.domain = getAttr(attrs, 'to');
     this.openSentAt = nowSeconds();
     this.lastActivity = Date.now();
     if (this.state === 'awaiting_open') {
@@ -187,7 +190,7 @@ export class Session implements SessionInput, UpstreamOwner {
       this.link.sendHeader(streamHeaderFromOpen(attrs));
       // Read no more client data than the bounded queue holds until the server is reachable.
       this.pauseClient('connecting');
-      this.link.dial(this.dialer, { domain: getAttr(attrs, 'to'), clientAddress: this.clientAddress, clientPort: this.clientPort });
+      this.link.dial(this.dialer, { domain: this.domain, clientAddress: this.clientAddress, clientPort: this.clientPort });
       return;
     }
     // RFC 7395 §3.7 / RFC 6120 §4.3.3: a later open restarts the stream on the same TCP connection,
@@ -525,7 +528,7 @@ export class Session implements SessionInput, UpstreamOwner {
     this.openTimer = this.closeTimer = this.rateTimer = null;
     if (failure.condition !== null) this.metrics.streamError(failure.condition, failure.origin);
 
-    const plan = planGoodbye(code, text, { openSentToClient: this.openSentToClient, redirectUri: this.config.redirectUri, domain: getAttr(this.openAttrs, 'to') });
+    const plan = planGoodbye(code, text, { openSentToClient: this.openSentToClient, redirectUri: this.config.redirectUri, domain: this.domain });
     this.transport.goodbye(plan.client);
     this.link.close(plan.upstream, this.config.closeTimeoutMs);
 

@@ -10,6 +10,13 @@ import { NS_CLIENT } from '../xmpp/namespaces';
 /** In-scope namespace declarations of a stream header: prefix (`''` = default) → URI. */
 export type NamespaceScope = ReadonlyMap<string, string>;
 
+/**
+ * The scope most recently built. A server declares the same namespaces on every stream it opens, so
+ * sessions share this one map instead of each holding a copy for its lifetime (with the header's
+ * decoded text, which the map's values are slices of).
+ */
+let lastScope: Map<string, string> | null = null;
+
 /** The declarations on a stream header; the default namespace is `jabber:client` when it declares none. */
 export function namespaceScope(header: Pick<StreamOpenToken, 'attrs'>): NamespaceScope {
   const scope = new Map<string, string>();
@@ -18,7 +25,15 @@ export function namespaceScope(header: Pick<StreamOpenToken, 'attrs'>): Namespac
     else if (name.startsWith('xmlns:')) scope.set(name.slice(6), value);
   }
   if (!scope.has('')) scope.set('', NS_CLIENT);
+  if (lastScope !== null && sameScope(lastScope, scope)) return lastScope;
+  lastScope = scope;
   return scope;
+}
+
+function sameScope(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [prefix, uri] of a) if (b.get(prefix) !== uri) return false;
+  return true;
 }
 
 /**

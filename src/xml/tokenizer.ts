@@ -196,6 +196,22 @@ const DEFAULT_PREFIX_ONLY: readonly string[] = Object.freeze(['']);
 const EMPTY_BUFFER = Buffer.alloc(0);
 const EMPTY_INT32 = new Int32Array(0);
 
+/**
+ * Scratch lent to whichever tokenizer is inside feed() (feed is synchronous and never re-entered). A
+ * tokenizer keeps scratch of its own only while a construct is partially buffered across chunks, so
+ * an idle session's tokenizer holds no typed arrays at all; the stream root's name, the one thing
+ * kept between constructs, is written back in from a string when scratch is borrowed.
+ */
+const shared: { pending: Buffer; nameStack: Buffer; nameStarts: Int32Array; nameEnds: Int32Array; nsMarks: Int32Array; attrNames: Buffer; attrNameStarts: Int32Array } = {
+  pending: EMPTY_BUFFER,
+  nameStack: EMPTY_BUFFER,
+  nameStarts: EMPTY_INT32,
+  nameEnds: EMPTY_INT32,
+  nsMarks: EMPTY_INT32,
+  attrNames: EMPTY_BUFFER,
+  attrNameStarts: EMPTY_INT32,
+};
+
 const NWF: TokenizerCondition = 'not-well-formed';
 const RESTRICTED: TokenizerCondition = 'restricted-xml';
 const POLICY: TokenizerCondition = 'policy-violation';
@@ -303,7 +319,8 @@ export class XmlTokenizer {
   private constructStart = 0;
   /** Absolute offset one past the last byte the construct may use; Infinity between constructs. */
   private limitAbs = Infinity;
-  private limitText = '';
+  /** What the limit at limitAbs bounds, for its error text (a constant: nothing built per construct). */
+  private limitWhat: 'element' | 'stream header' | 'stream end tag' | 'XML declaration' = 'element';
   /** Index in the current chunk from which the construct's bytes are not yet in `pending`. */
   private copyFrom = 0;
   /** The construct's bytes from earlier chunks. */
@@ -366,6 +383,8 @@ export class XmlTokenizer {
 
   // The top-level element being read (valid once its start tag ended).
   private topName = '';
+  /** Stream mode: the root's name while it is open (`nameStack[0, nameTop)` between constructs). */
+  private rootName = '';
   private topNameEnd = 0;
   private topHasAttrs = false;
   private topTagLength = 0;
@@ -412,8 +431,17 @@ export class XmlTokenizer {
    * error the tokenizer is dead: every later call returns the same error and no tokens.
    */
   feed(chunk: Uint8Array): FeedResult {
+    if (this.error !== null) return { tokens: [], error: this.error };
+    if (!this.inConstruct) this.borrowScratch();
+    try {
+      return this.read(chunk);
+    } finally {
+      if (!this.inConstruct) this.returnScratch();
+    }
+  }
+
+  private read(chunk: Uint8Array): FeedResult {
     const tokens: Token[] = [];
-    if (this.error !== null) return { tokens, error: this.error };
     const buf = asBuffer(chunk);
     const len = buf.length;
     let state = this.state;
@@ -429,7 +457,7 @@ export class XmlTokenizer {
       if (pos >= end) {
         if (end >= len) break;
         // The next byte would make the construct larger than allowed: stop before buffering it.
-        return this.die(tokens, POLICY, this.limitText);
+        return this.die(tokens, POLICY, this.limitText());
       }
       switch (state) {
         case State.CONTENT: {
@@ -943,14 +971,14 @@ export class XmlTokenizer {
             state = State.START_NAME;
           } else if (b === 0x2f /* / */) {
             if (top !== State.STREAM) return this.die(tokens, NWF, 'end tag without a matching start tag');
-            this.limitText = `stream end tag exceeds ${this.maxElementBytes} bytes`;
+            this.limitWhat = 'stream end tag';
             this.beginEndTag(0);
             state = State.END_NAME;
             pos++;
           } else if (b === 0x3f /* ? */) {
             if (top !== State.DOC_START && top !== State.MSG_START) return this.die(tokens, RESTRICTED, TEXT_PI);
             this.limitAbs = this.constructStart + Math.min(MAX_XML_DECL_BYTES, this.maxElementBytes);
-            this.limitText = 'XML declaration too long';
+            this.limitWhat = 'XML declaration';
             end = Math.min(len, this.limitAbs - this.base);
             this.piIndex = 0;
             state = State.PI_TARGET;
@@ -1072,10 +1100,11 @@ export class XmlTokenizer {
     this.constructStart = this.base + pos;
     this.copyFrom = pos;
     this.limitAbs = this.constructStart + this.maxElementBytes;
-    this.limitText =
-      topState === State.DOC_START || topState === State.PROLOG
-        ? `stream header exceeds ${this.maxElementBytes} bytes`
-        : `element exceeds ${this.maxElementBytes} bytes`;
+    this.limitWhat = topState === State.DOC_START || topState === State.PROLOG ? 'stream header' : 'element';
+  }
+
+  private limitText(): string {
+    return this.limitWhat === 'XML declaration' ? 'XML declaration too long' : `${this.limitWhat} exceeds ${this.maxElementBytes} bytes`;
   }
 
   private endConstruct(): void {
@@ -1085,6 +1114,44 @@ export class XmlTokenizer {
     if (this.pending.length > PENDING_KEEP_BYTES) this.pending = EMPTY_BUFFER;
     // Scratch grown by a tag with many attributes is not kept for the session's lifetime either.
     if (this.attrSeen.length !== 0 || this.attrNames.length > PENDING_KEEP_BYTES) this.releaseAttributeScratch();
+  }
+
+  /** Takes the shared scratch (see `shared`), putting the open stream root's name back on the name stack. */
+  private borrowScratch(): void {
+    this.pending = shared.pending;
+    this.nameStack = shared.nameStack;
+    this.nameStarts = shared.nameStarts;
+    this.nameEnds = shared.nameEnds;
+    this.nsMarks = shared.nsMarks;
+    this.attrNames = shared.attrNames;
+    this.attrNameStarts = shared.attrNameStarts;
+    // Taken, not shared: if this chunk ends inside a construct, this tokenizer keeps them.
+    shared.pending = shared.nameStack = shared.attrNames = EMPTY_BUFFER;
+    shared.nameStarts = shared.nameEnds = shared.nsMarks = shared.attrNameStarts = EMPTY_INT32;
+    const rootLength = this.nameTop;
+    if (rootLength === 0) return;
+    this.nameStack = grownBuffer(this.nameStack, 0, rootLength);
+    this.nameStack.write(this.rootName, 0, rootLength, 'utf8');
+    if (this.nameStarts.length < 2) {
+      this.nameStarts = grownInt32(this.nameStarts, 2);
+      this.nameEnds = grownInt32(this.nameEnds, 2);
+      this.nsMarks = grownInt32(this.nsMarks, 2);
+    }
+    this.nameStarts[0] = 0;
+    this.nameEnds[0] = rootLength;
+  }
+
+  /** Between constructs nothing in the scratch is needed: hand it on, keep none. */
+  private returnScratch(): void {
+    shared.pending = this.pending;
+    shared.nameStack = this.nameStack;
+    shared.nameStarts = this.nameStarts;
+    shared.nameEnds = this.nameEnds;
+    shared.nsMarks = this.nsMarks;
+    shared.attrNames = this.attrNames;
+    shared.attrNameStarts = this.attrNameStarts;
+    this.pending = this.nameStack = this.attrNames = EMPTY_BUFFER;
+    this.nameStarts = this.nameEnds = this.nsMarks = this.attrNameStarts = EMPTY_INT32;
   }
 
   private releaseAttributeScratch(): void {
@@ -1320,6 +1387,7 @@ export class XmlTokenizer {
     this.declaredCount = 0;
     this.declaredIndex = null;
     this.nameTop = nameEnd;
+    this.rootName = this.topName;
     this.endConstruct();
     if (empty) {
       tokens.push({ kind: 'stream-close' });

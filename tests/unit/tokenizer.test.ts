@@ -738,6 +738,41 @@ describe('XmlTokenizer memory bound', () => {
   });
 });
 
+// Idle tokenizers hold no scratch: it is lent to whichever one is inside feed() and kept only while
+// a construct is partially buffered. Interleaving many tokenizers byte by byte must not mix them up.
+describe('XmlTokenizer scratch shared between instances', () => {
+  const summary = (tokens: readonly Token[]): string[] =>
+    tokens.map((t) => (t.kind === 'stream-close' ? 'close' : `${t.kind}:${t.bytes.toString('utf8')}`));
+  const scripts = [
+    `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><message to='a@b' id='1'><body>hi &amp; bye</body></message><iq type='get' id='2'><query xmlns='jabber:iq:roster'/></iq></stream:stream>`,
+    `<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'><presence/><message><x xmlns='urn:x' a='1' b='2' c='3'><y><z/></y></x></message></s:stream>`,
+    `<ström:stream xmlns:ström='http://etherx.jabber.org/streams'><ström:features/><a xmlns='urn:a'>ü</a></ström:stream>`,
+    `<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><a xmlns='urn:a'/></stream:streak>`,
+  ].map((s) => Buffer.from(s, 'utf8'));
+
+  function alone(script: Buffer): { tokens: string[]; error: string | null } {
+    const { tokens, error } = new XmlTokenizer('stream').feed(script);
+    return { tokens: summary(tokens), error: error?.condition ?? null };
+  }
+
+  it('gives each of several interleaved stream tokenizers the tokens it gives alone', () => {
+    const tokenizers = scripts.map(() => new XmlTokenizer('stream'));
+    const got = scripts.map(() => ({ tokens: [] as string[], error: null as string | null }));
+    const longest = Math.max(...scripts.map((s) => s.length));
+    for (let i = 0; i < longest; i++) {
+      scripts.forEach((script, k) => {
+        if (i >= script.length || got[k]!.error !== null) return;
+        const { tokens, error } = tokenizers[k]!.feed(script.subarray(i, i + 1));
+        got[k]!.tokens.push(...summary(tokens));
+        got[k]!.error = error?.condition ?? null;
+      });
+    }
+    expect(got).toEqual(scripts.map(alone));
+    expect(got[3]!.error).toBe('not-well-formed');
+    expect(got[2]!.tokens.at(-1)).toBe('close');
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Many attributes and many namespace declarations on one tag: legal XML well under the size
 // limit must pass, duplicates must still be caught wherever they are, and scope must still hold.
