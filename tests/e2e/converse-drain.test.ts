@@ -150,10 +150,16 @@ describe('Converse.js across a gateway drain (nginx, two gateways)', () => {
       await drainAndReconnect(primary, a, b, 'plain');
       // The first socket of each tab ended with the RFC 6120 system-shutdown stream error, then <close/>.
       // (Converse may open and drop a socket before the one it logs in on, so look for the drained one.)
+      // Converse may close its side as soon as it reads the stream error, and Chromium then shows no
+      // frame after it: so the <close/> is either the only frame after the error, or not seen at all.
+      // (The order error → <close/> → close 1001 on the wire is asserted with raw clients in drain.test.ts.)
       for (const tab of [a, b]) {
         const drained = tab.sockets.filter((s) => s.received.some((f) => f.includes('<system-shutdown')));
         expect(drained).toHaveLength(1);
-        expect(drained[0]!.received[drained[0]!.received.length - 1]).toMatch(/^<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"\s*\/>$/);
+        const frames = drained[0]!.received;
+        const after = frames.slice(frames.findIndex((f) => f.includes('<system-shutdown')) + 1);
+        expect(after.length).toBeLessThanOrEqual(1);
+        for (const f of after) expect(f).toMatch(/^<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"\s*\/>$/);
         expect(tab.sockets.indexOf(drained[0]!)).toBeLessThan(tab.sockets.length - 1);
       }
       expect(primary.events('session_closed').map((l) => l.reason).filter((r) => r !== 'client_gone')).toEqual(['shutdown', 'shutdown']);
