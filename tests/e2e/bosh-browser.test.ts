@@ -6,118 +6,39 @@
  * restart included), sends itself a chat message, receives it and terminates. A page from an origin
  * not in `allowedOrigins` gets no CORS answer, which strophe reports as a failed connection.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
+import { launchChromium, type Chromium } from '../helpers/chromium';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
-import { processesMentioning } from '../helpers/processes';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const PAGE_HTML = join(__dirname, '..', 'browser', 'strophe-login.html');
-const STROPHE_JS = join(__dirname, '..', '..', 'node_modules', 'strophe.js', 'dist', 'strophe.umd.min.js');
-const RESULT_TIMEOUT_MS = 20_000;
-
-interface PageResult {
-  ok: boolean;
-  steps: string[];
-  jid?: string;
-  echoed?: { from: string; body: string };
-  error?: string;
-}
-
-/** A static server on 127.0.0.1:0 for the login page and strophe.js's UMD build. */
-async function startPageServer(): Promise<{ server: http.Server; origin: string }> {
-  const server = http.createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const file = path === '/' ? PAGE_HTML : path === '/strophe.umd.min.js' ? STROPHE_JS : null;
-    if (file === null) {
-      res.writeHead(path === '/favicon.ico' ? 204 : 404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': file.endsWith('.html') ? 'text/html; charset=utf-8' : 'text/javascript; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(readFileSync(file));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-function closeServer(server: http.Server | undefined): Promise<void> {
-  if (!server) return Promise.resolve();
-  server.closeAllConnections();
-  return new Promise((r) => server.close(() => r()));
-}
-
+import { runStrophePage, startStrophePageServer, type PageResult, type PageServer } from '../helpers/strophe-page';
 
 describe('Chromium + strophe.js over BOSH, cross-origin with CORS', () => {
   let prosody: ProsodyInstance;
   let gw: RunningGateway;
-  let allowed: { server: http.Server; origin: string };
-  let foreign: { server: http.Server; origin: string };
-  let profileDir: string;
-  let context: BrowserContext | undefined;
+  let allowed: PageServer;
+  let foreign: PageServer;
+  let browser: Chromium | undefined;
 
   beforeAll(async () => {
-    try {
-      execFileSync(CHROMIUM, ['--version'], { stdio: 'ignore', timeout: 10_000 });
-    } catch {
-      throw new Error(`${CHROMIUM} is not installed: run \`npm run test:deps\` (installs Debian chromium)`);
-    }
     prosody = await startProsody();
-    allowed = await startPageServer();
-    foreign = await startPageServer();
+    allowed = await startStrophePageServer();
+    foreign = await startStrophePageServer();
     gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort }, allowedOrigins: [allowed.origin] });
-    profileDir = mkdtempSync(join(tmpdir(), 'xmppgw-chromium-bosh-'));
-    context = await chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+    // No request interception: it would change how Chromium sends the CORS preflights asserted below.
+    browser = await launchChromium({ blockNonLoopback: false });
   }, 60_000);
 
   afterAll(async () => {
-    const ours = profileDir ? processesMentioning(profileDir) : [];
-    await context?.close().catch(() => undefined);
-    if (profileDir) {
-      const alive = (): number[] => ours.filter((pid) => existsSync(`/proc/${pid}`));
-      const deadline = Date.now() + 5000;
-      while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      for (const pid of [...new Set([...alive(), ...processesMentioning(profileDir)])]) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-      rmSync(profileDir, { recursive: true, force: true });
-    }
-    await closeServer(allowed?.server);
-    await closeServer(foreign?.server);
+    await browser?.close();
+    await allowed?.close();
+    await foreign?.close();
     await gw?.close();
     await prosody?.stop();
   }, 30_000);
 
-  async function runPage(origin: string): Promise<PageResult> {
+  function runPage(origin: string): Promise<PageResult> {
     const account = prosody.accounts[0]!;
     // strophe picks BOSH for an http(s):// service URL.
-    const query = new URLSearchParams({ ws: `http://127.0.0.1:${gw.port}/http-bind`, jid: account.jid, password: account.password });
-    const page = await context!.newPage();
-    const console: string[] = [];
-    page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => console.push(`pageerror: ${e.message}`));
-    try {
-      await page.goto(`${origin}/?${query.toString()}`, { timeout: 10_000 });
-      try {
-        await page.waitForFunction(() => (globalThis as unknown as { xmppResult?: unknown }).xmppResult !== undefined, undefined, { timeout: RESULT_TIMEOUT_MS });
-      } catch (e) {
-        throw new Error(`${(e as Error).message}\npage console:\n${console.join('\n')}`);
-      }
-      return await page.evaluate(() => (globalThis as unknown as { xmppResult: PageResult }).xmppResult);
-    } finally {
-      await page.close();
-    }
+    return runStrophePage(browser!.context, origin, { service: `http://127.0.0.1:${gw.port}/http-bind`, jid: account.jid, password: account.password });
   }
 
   async function count(result: string): Promise<number> {

@@ -19,7 +19,12 @@ export interface Chromium {
   close(): Promise<number[]>;
 }
 
-export async function launchChromium(options: { ignoreHTTPSErrors?: boolean } = {}): Promise<Chromium> {
+/**
+ * `blockNonLoopback` (default true) aborts every request to a host other than loopback through
+ * Playwright's request interception. Interception changes how Chromium handles CORS preflights, so
+ * tests that assert on preflights turn it off (their pages ask for nothing else).
+ */
+export async function launchChromium(options: { ignoreHTTPSErrors?: boolean; blockNonLoopback?: boolean } = {}): Promise<Chromium> {
   try {
     execFileSync(CHROMIUM, ['--version'], { stdio: 'ignore', timeout: 10_000 });
   } catch {
@@ -36,7 +41,9 @@ export async function launchChromium(options: { ignoreHTTPSErrors?: boolean } = 
   });
   // Loopback only: anything else a page asks for (Converse's footer shows sponsor logos from
   // conversejs.org) is aborted in the browser, before any DNS lookup.
-  await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname), (route) => route.abort('blockedbyclient'));
+  if (options.blockNonLoopback ?? true) {
+    await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname), (route) => route.abort('blockedbyclient'));
+  }
   return {
     context,
     async close() {
