@@ -20,11 +20,12 @@ export interface Chromium {
 }
 
 /**
- * `blockNonLoopback` (default true) aborts every request to a host other than loopback through
- * Playwright's request interception. Interception changes how Chromium handles CORS preflights, so
- * tests that assert on preflights turn it off (their pages ask for nothing else).
+ * `interceptRequests: false` keeps Playwright's request interception off: with it on, Playwright
+ * answers every CORS preflight itself (204, allow-all), so a test about CORS would never reach the
+ * server. Non-loopback host names are then refused by Chromium's own resolver instead.
  */
-export async function launchChromium(options: { ignoreHTTPSErrors?: boolean; blockNonLoopback?: boolean } = {}): Promise<Chromium> {
+export async function launchChromium(options: { ignoreHTTPSErrors?: boolean; interceptRequests?: boolean } = {}): Promise<Chromium> {
+  const intercept = options.interceptRequests ?? true;
   try {
     execFileSync(CHROMIUM, ['--version'], { stdio: 'ignore', timeout: 10_000 });
   } catch {
@@ -34,16 +35,14 @@ export async function launchChromium(options: { ignoreHTTPSErrors?: boolean; blo
   const context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: intercept ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
     timeout: 30_000,
     ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? false,
     viewport: { width: 1100, height: 700 },
   });
   // Loopback only: anything else a page asks for (Converse's footer shows sponsor logos from
   // conversejs.org) is aborted in the browser, before any DNS lookup.
-  if (options.blockNonLoopback ?? true) {
-    await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname), (route) => route.abort('blockedbyclient'));
-  }
+  if (intercept) await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname), (route) => route.abort('blockedbyclient'));
   return {
     context,
     async close() {

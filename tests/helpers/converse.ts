@@ -22,6 +22,11 @@ export class ConverseTab {
   readonly handshakes: Array<{ url: string; status: number; protocol: string | null }> = [];
   readonly requests: Array<{ method: string; url: string; body: string | null }> = [];
   readonly console: string[] = [];
+  /**
+   * CORS preflights (OPTIONS) the tab sent and how they were answered, from DevTools: Playwright's
+   * request events do not include them.
+   */
+  readonly preflights: Array<{ url: string; status: number | null; allowOrigin: string | null }> = [];
   /** `status url` of every response with status >= 400, and requests that failed outright. */
   readonly failedRequests: string[] = [];
 
@@ -39,6 +44,19 @@ export class ConverseTab {
     cdp.on('Network.webSocketHandshakeResponseReceived', (e: { requestId: string; response: { status: number; headers: Record<string, string> } }) => {
       const h = Object.entries(e.response.headers).find(([k]) => k.toLowerCase() === 'sec-websocket-protocol');
       tab.handshakes.push({ url: urls.get(e.requestId) ?? '', status: e.response.status, protocol: h ? h[1] : null });
+    });
+    const preflights = new Map<string, (typeof tab.preflights)[number]>();
+    cdp.on('Network.requestWillBeSent', (e: { requestId: string; request: { url: string; method: string } }) => {
+      if (e.request.method !== 'OPTIONS') return;
+      const p: (typeof tab.preflights)[number] = { url: e.request.url, status: null, allowOrigin: null };
+      preflights.set(e.requestId, p);
+      tab.preflights.push(p);
+    });
+    cdp.on('Network.responseReceived', (e: { requestId: string; response: { status: number; headers: Record<string, string> } }) => {
+      const p = preflights.get(e.requestId);
+      if (p === undefined) return;
+      p.status = e.response.status;
+      p.allowOrigin = Object.entries(e.response.headers).find(([k]) => k.toLowerCase() === 'access-control-allow-origin')?.[1] ?? null;
     });
     page.on('websocket', (ws) => {
       const socket: WireSocket = { url: ws.url(), sent: [], received: [], closed: false };
@@ -99,6 +117,17 @@ export class ConverseTab {
   /** Waits until the chat with `jid` shows a message with exactly this text. */
   async waitForMessage(jid: string, text: string): Promise<void> {
     await this.page.locator(`converse-chat[jid="${jid}"] .chat-msg__text`, { hasText: text }).first().waitFor({ timeout: UI_TIMEOUT_MS });
+  }
+
+  /**
+   * Logs out the way a user does: profile, "Log out", confirm; resolves when the login form is back.
+   * Over BOSH, strophe then sends its `type='terminate'` body (XEP-0124 §13).
+   */
+  async logout(): Promise<void> {
+    await this.page.click('converse-user-profile a.show-profile, a.show-profile', { timeout: UI_TIMEOUT_MS });
+    await this.page.click('converse-profile-modal button.btn-danger', { timeout: UI_TIMEOUT_MS });
+    await this.page.click('converse-confirm-modal form.confirm button[type="submit"]', { timeout: UI_TIMEOUT_MS });
+    await this.page.waitForSelector('converse-login-form input[name="jid"]', { timeout: UI_TIMEOUT_MS });
   }
 
   /** Requests that were BOSH (XEP-0124/0206): a POST of an httpbind <body/>, or to an http-bind path. */
