@@ -360,6 +360,17 @@ describe('where the tokenizer and the strict parser differ by design', () => {
     expect(v.ours?.condition).toBe(condition);
   });
 
+  // Found by the mutated-input run: the tokenizer took a declaration after leading whitespace.
+  it.each([
+    ['stream', ` <?xml version='1.0'?>${HEADER}</stream:stream>`],
+    ['fragment', " <?xml version='1.0'?><a/>"],
+    ['fragment', "\n<?xml version='1.0'?>"],
+  ] as const)('rejected by both: in %s mode, an XML declaration after leading whitespace (XML 1.0 §2.8)', (mode, xml) => {
+    const v = verdicts(mode, xml);
+    expect(v.strict).not.toBeNull();
+    expect(v.ours?.condition).toBe('restricted-xml');
+  });
+
   it('rejected by both: a QName with an empty or digit-first part (saxes alone takes xmlns:1)', () => {
     expect(verdicts('fragment', "<a xmlns:1='urn:x'/>")).toEqual({ strict: expect.stringMatching(/QName/), ours: expect.objectContaining({ condition: 'not-well-formed' }) });
   });
