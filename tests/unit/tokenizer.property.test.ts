@@ -371,6 +371,12 @@ describe('where the tokenizer and the strict parser differ by design', () => {
     expect(v.ours?.condition).toBe('restricted-xml');
   });
 
+  it("the oracle keeps a namespace name as written: saxes trims it (mutated run: xmlns=' abber:client')", () => {
+    const xml = `<stream:stream xmlns=' abber:client' xmlns:stream='http://etherx.jabber.org/streams'><b-c/><p:d xmlns:p='urn:p '/></stream:stream>`;
+    expect(parseStrict(Buffer.from(xml)).top.map((e) => e.uri)).toEqual([' abber:client', 'urn:p ']);
+    expectAgreement('stream', Buffer.from(xml), []);
+  });
+
   it('rejected by both: a QName with an empty or digit-first part (saxes alone takes xmlns:1)', () => {
     expect(verdicts('fragment', "<a xmlns:1='urn:x'/>")).toEqual({ strict: expect.stringMatching(/QName/), ours: expect.objectContaining({ condition: 'not-well-formed' }) });
   });
