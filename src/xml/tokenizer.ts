@@ -8,11 +8,11 @@
  * emitted as a view of that chunk (callers must not reuse a chunk's memory after feeding it).
  *
  * Two modes:
- * - `stream`: the server's c2s byte stream. An optional `<?xml …?>`, the root start tag
+ * - `stream`: the server's c2s byte stream. An optional `<?xml …?>` (first bytes only), the root start tag
  *   (→ StreamOpenToken), depth-1 children (→ ElementToken), the root end tag (→ StreamCloseToken).
  *   Whitespace between children (keepalives) is skipped and never buffered.
  * - `fragment`: one RFC 7395 WebSocket message per feed()…end(): zero or more complete top-level
- *   elements, optionally preceded by an XML declaration.
+ *   elements, optionally preceded by an XML declaration as its very first bytes.
  */
 import { decodeAttributeValue, isPredefinedEntity, MAX_PREDEFINED_NAME, readAttributes } from './entities';
 import {
@@ -70,15 +70,15 @@ export const MAX_XML_DECL_BYTES = 256;
 // or the stream's end tag.
 //
 const enum State {
-  /** Stream mode: start of a document; whitespace, `<?xml …?>` or the stream header may follow. */
+  /** Stream mode: start of a document; `<?xml …?>`, whitespace or the stream header may follow. */
   DOC_START = 0,
-  /** Stream mode: after the XML declaration, before the stream header. */
+  /** Stream mode: after the XML declaration or leading whitespace, before the stream header. */
   PROLOG = 1,
   /** Stream mode: inside the root element, between top-level elements. */
   STREAM = 2,
   /** Stream mode: after the root's end tag; only whitespace until restart(). */
   AFTER_CLOSE = 3,
-  /** Fragment mode: start of a message; an XML declaration may follow. */
+  /** Fragment mode: start of a message (no byte read yet); an XML declaration may follow. */
   MSG_START = 4,
   /** Fragment mode: between top-level elements of a message. */
   MSG = 5,
@@ -218,6 +218,7 @@ const POLICY: TokenizerCondition = 'policy-violation';
 const BAD_FORMAT: TokenizerCondition = 'bad-format';
 
 const TEXT_PI = 'processing instructions are not allowed (RFC 6120 §11.1)';
+const TEXT_PI_OR_DECL = `${TEXT_PI}; an XML declaration is allowed only as the very first bytes (XML 1.0 §2.8)`;
 const TEXT_COMMENT = 'comments are not allowed (RFC 6120 §11.1)';
 const TEXT_MARKUP = 'DTDs and markup declarations are not allowed (RFC 6120 §11.1)';
 const TEXT_CONTROL = 'control character is not an XML character';
@@ -944,10 +945,26 @@ export class XmlTokenizer {
         }
 
         case State.DOC_START:
+        case State.MSG_START: {
+          // XML 1.0 §2.8: the declaration, if any, is the document's (message's) very first bytes;
+          // after leading whitespace `<?xml` is a processing instruction with a reserved target.
+          // Kept apart from the states below so that the stanza-boundary loop pays nothing for it.
+          const b = buf[pos];
+          if (isWhitespace(b)) {
+            state = state === State.DOC_START ? State.PROLOG : State.MSG; // read there, not here
+            break;
+          }
+          if (b !== 0x3c /* < */) return this.textError(tokens, state);
+          this.beginConstruct(pos, state);
+          end = Math.min(len, this.limitAbs - this.base);
+          state = State.TOP_LT;
+          pos++;
+          break;
+        }
+
         case State.PROLOG:
         case State.STREAM:
         case State.AFTER_CLOSE:
-        case State.MSG_START:
         case State.MSG: {
           // Whitespace between constructs (keepalives) is skipped, never buffered.
           let b = 0;
@@ -976,7 +993,7 @@ export class XmlTokenizer {
             state = State.END_NAME;
             pos++;
           } else if (b === 0x3f /* ? */) {
-            if (top !== State.DOC_START && top !== State.MSG_START) return this.die(tokens, RESTRICTED, TEXT_PI);
+            if (top !== State.DOC_START && top !== State.MSG_START) return this.die(tokens, RESTRICTED, TEXT_PI_OR_DECL);
             this.limitAbs = this.constructStart + Math.min(MAX_XML_DECL_BYTES, this.maxElementBytes);
             this.limitWhat = 'XML declaration';
             end = Math.min(len, this.limitAbs - this.base);

@@ -67,6 +67,10 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
   const fragment = options.fragment === true;
   const parser = new SaxesParser({ xmlns: true, fragment, position: false, additionalNamespaces: options.namespaces ?? {} });
   const stack: Building[] = [];
+  // Namespace scopes kept here, not read from saxes: saxes trims a declaration's value, but the
+  // namespace name is the normalized attribute value as it is (Namespaces in XML 1.0 §3), so
+  // `xmlns=' urn:a'` names ' urn:a' (a flipped byte in the mutated run showed the difference).
+  const scopes: Record<string, string>[] = [{ xml: 'http://www.w3.org/XML/1998/namespace', ...(options.namespaces ?? {}) }];
   const top: Building[] = [];
   let root: Building | null = null;
   let outsideText = '';
@@ -75,9 +79,16 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
     for (const name of [tag.name, ...Object.keys(tag.attributes)]) {
       if (!isQName(name)) throw new Error(`${JSON.stringify(name)} is not a QName (Namespaces in XML 1.0 §3)`);
     }
+    const scope = { ...scopes[scopes.length - 1]! };
+    for (const a of Object.values(tag.attributes)) {
+      if (a.name === 'xmlns') scope[''] = a.value;
+      else if (a.name.startsWith('xmlns:')) scope[a.name.slice(6)] = a.value;
+    }
+    scopes.push(scope);
+    const colon = tag.name.indexOf(':');
     const el: Building = {
       name: tag.name,
-      uri: tag.uri,
+      uri: scope[colon < 0 ? '' : tag.name.slice(0, colon)] ?? '',
       attrs: Object.values(tag.attributes).map((a) => ({ name: a.name, value: a.value })),
       children: [],
     };
@@ -89,6 +100,7 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
   });
   parser.on('closetag', () => {
     stack.pop();
+    scopes.pop();
     if (stack.length === (fragment ? 0 : 1)) complete++;
   });
   const onText = (t: string): void => {

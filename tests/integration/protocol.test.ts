@@ -373,6 +373,9 @@ describe('bad client input', () => {
     ['<foo:bar/>', 'not-well-formed'],
     ['<!-- hi --><message/>', 'restricted-xml'],
     ['<?php x?><message/>', 'restricted-xml'],
+    // XML 1.0 §2.8: a declaration only as the message's very first bytes; elsewhere it is a PI.
+    [" <?xml version='1.0'?><message/>", 'restricted-xml'],
+    ["<message/><?xml version='1.0'?>", 'restricted-xml'],
     ['<!DOCTYPE x [<!ENTITY a "b">]><message/>', 'restricted-xml'],
     ['<message>&xxe;</message>', 'restricted-xml'],
     [`<open xmlns="jabber:client"/>`, 'invalid-namespace'],
@@ -440,6 +443,16 @@ describe('bad client input', () => {
     const conn = server.connections[0]!;
     await conn.waitFor(/<body>2<\/body><\/message>$/);
     expect(conn.received).toMatch(/<presence\/><message to="a@b"><body>1<\/body><\/message><message to="a@b"><body>2<\/body><\/message>$/);
+    c.ws.close();
+  });
+
+  it('a message that starts with an XML declaration: the declaration is dropped, the elements forwarded', async () => {
+    const c = await opened();
+    c.send("<?xml version='1.0' encoding='UTF-8'?>\n<presence/>");
+    const conn = server.connections[0]!;
+    await conn.waitFor(/<presence\/>$/);
+    expect(conn.received).not.toContain('<?xml version=\'1.0\' encoding');
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
     c.ws.close();
   });
 

@@ -188,10 +188,11 @@ const EVERY_BYTE_MAX = 1024;
  * (restricted-xml); a stream carries elements with only whitespace between them, so text at the
  * stream level is refused (bad-format, RFC 6120 §4.9.3.1); and the size, depth and attribute limits
  * are policy (policy-violation). XMPP is UTF-8 only (RFC 6120 §11.6): a declaration naming another
- * encoding is refused though the XML is otherwise fine.
+ * encoding is refused though the XML is otherwise fine. After the stream's end tag the stream is
+ * over (RFC 6120 §4.4): the comments and PIs XML allows there (Misc) are data after the end.
  */
 const REFUSED_BY_DESIGN: readonly TokenizerCondition[] = ['restricted-xml', 'bad-format', 'policy-violation'];
-const REFUSED_BY_DESIGN_TEXT = /encoding must be UTF-8/;
+const REFUSED_BY_DESIGN_TEXT = /encoding must be UTF-8|data after the end of the stream/;
 
 /**
  * The one thing the strict parser rejects and the tokenizer lets through: two attributes whose
@@ -354,10 +355,28 @@ describe('where the tokenizer and the strict parser differ by design', () => {
     ['a DOCTYPE', 'stream', `<!DOCTYPE a>${HEADER}</stream:stream>`, 'restricted-xml'],
     ['text between stanzas', 'stream', `${HEADER}<a/>hello</stream:stream>`, 'bad-format'],
     ['a declaration of another encoding', 'stream', `<?xml version='1.0' encoding='ISO-8859-1'?>${HEADER}</stream:stream>`, 'not-well-formed'],
+    ['a PI after the stream end tag (mutated run)', 'stream', `${HEADER}</stream:stream><?pi x?> `, 'not-well-formed'],
   ] as const)('refused by the tokenizer only: %s', (_, mode, xml, condition) => {
     const v = verdicts(mode, xml);
     expect(v.strict).toBeNull();
     expect(v.ours?.condition).toBe(condition);
+  });
+
+  // Found by the mutated-input run: the tokenizer took a declaration after leading whitespace.
+  it.each([
+    ['stream', ` <?xml version='1.0'?>${HEADER}</stream:stream>`],
+    ['fragment', " <?xml version='1.0'?><a/>"],
+    ['fragment', "\n<?xml version='1.0'?>"],
+  ] as const)('rejected by both: in %s mode, an XML declaration after leading whitespace (XML 1.0 §2.8)', (mode, xml) => {
+    const v = verdicts(mode, xml);
+    expect(v.strict).not.toBeNull();
+    expect(v.ours?.condition).toBe('restricted-xml');
+  });
+
+  it("the oracle keeps a namespace name as written: saxes trims it (mutated run: xmlns=' abber:client')", () => {
+    const xml = `<stream:stream xmlns=' abber:client' xmlns:stream='http://etherx.jabber.org/streams'><b-c/><p:d xmlns:p='urn:p '/></stream:stream>`;
+    expect(parseStrict(Buffer.from(xml)).top.map((e) => e.uri)).toEqual([' abber:client', 'urn:p ']);
+    expectAgreement('stream', Buffer.from(xml), []);
   });
 
   it('rejected by both: a QName with an empty or digit-first part (saxes alone takes xmlns:1)', () => {

@@ -111,7 +111,24 @@ const CASES: Case[] = [
     input: `<?xml version="1.0" encoding="UTF-8" standalone="yes" ?>${HEADER}`,
     tokens: ['open:stream:stream'],
   },
-  { name: 'whitespace before the declaration is tolerated', mode: 'stream', input: ` \n${OPEN}`, tokens: ['open:stream:stream'] },
+  // XML 1.0 §2.8: the declaration is the document's very first bytes; after anything else, even
+  // whitespace, `<?xml` is a processing instruction (RFC 6120 §11.1), found by the strict-parser fuzz.
+  { name: 'whitespace before the declaration', mode: 'stream', input: ` \n${OPEN}`, tokens: [], error: 'restricted-xml', text: 'XML 1.0 §2.8' },
+  { name: 'whitespace before a header without declaration', mode: 'stream', input: ` \n${HEADER}<a/>`, tokens: ['open:stream:stream', 'el:a'] },
+  { name: 'whitespace and text before the header', mode: 'stream', input: ` x${HEADER}`, tokens: [], error: 'not-well-formed', text: 'before the stream header' },
+  {
+    name: 'restart: whitespace before the new declaration',
+    mode: 'stream',
+    input: [OPEN + '<success/>', `\n${OPEN}`],
+    tokens: ['open:stream:stream', 'el:success'],
+    error: 'restricted-xml',
+  },
+  {
+    name: 'restart: whitespace before a new header without declaration',
+    mode: 'stream',
+    input: [OPEN + '<success/>', `\n${HEADER}<iq/>`],
+    tokens: ['open:stream:stream', 'el:success', 'open:stream:stream', 'el:iq'],
+  },
   { name: 'whitespace between declaration and header', mode: 'stream', input: `${DECL}\n ${HEADER}`, tokens: ['open:stream:stream'] },
   s('whitespace keepalives produce no token', " \n\t\r <a/> \n <b/>  ", ['el:a', 'el:b']),
   s('whitespace after the stream close', '</stream:stream> \n ', ['close']),
@@ -214,7 +231,14 @@ const CASES: Case[] = [
   f('empty message', '', []),
   f('whitespace-only message', ' \r\n\t', []),
   f('declaration at the start of a message is dropped', `${DECL}<a/>`, ['el:a']),
-  f('declaration after whitespace at the start', `  ${DECL}<a/>`, ['el:a']),
+  // XML 1.0 §2.8: the declaration must be the message's very first bytes (found by the strict-parser fuzz).
+  f('declaration after whitespace at the start', `  ${DECL}<a/>`, [], 'restricted-xml', 'XML 1.0 §2.8'),
+  f('declaration after a newline at the start', `\n${DECL}`, [], 'restricted-xml'),
+  f('declaration alone', DECL, []),
+  f('declaration then whitespace and elements', `${DECL} \n<a/> <b/>`, ['el:a', 'el:b']),
+  f('whitespace then an element', ' \t<a/>', ['el:a']),
+  f('whitespace then text', ' x<a/>', [], 'not-well-formed', 'outside an element'),
+  f('two declarations', DECL + DECL, [], 'restricted-xml'),
   f('declaration after an element', `<a/>${DECL}`, ['el:a'], 'restricted-xml'),
   f('other PI at the start', '<?foo bar?><a/>', [], 'restricted-xml'),
   f('text at top level', '<a/>hello', ['el:a'], 'not-well-formed', 'outside an element'),
@@ -233,6 +257,13 @@ const CASES: Case[] = [
     input: ['<a/>', `${DECL}<b/>`, ' <c/> '],
     tokens: ['el:a', 'el:b', 'el:c'],
   },
+  {
+    name: 'messages: leading whitespace in one message does not carry into the next',
+    mode: 'fragment',
+    input: [' ', `${DECL}<b/>`, ' <c/>', `${DECL}<d/>`],
+    tokens: ['el:b', 'el:c', 'el:d'],
+  },
+  { name: 'messages: whitespace before the declaration of a later message', mode: 'fragment', input: ['<a/>', ` ${DECL}<b/>`], tokens: ['el:a'], error: 'restricted-xml' },
   { name: 'an incomplete message fails at its end()', mode: 'fragment', input: ['<a/>', '<b>', '</b>'], tokens: ['el:a'], error: 'not-well-formed' },
 
   // Names
