@@ -8,7 +8,7 @@
  * emitted as a view of that chunk (callers must not reuse a chunk's memory after feeding it).
  *
  * Two modes:
- * - `stream`: the server's c2s byte stream. An optional `<?xml …?>` (first bytes only), the root start tag
+ * - `stream`: the server's c2s byte stream. An optional `<?xml …?>` (leading whitespace tolerated), the root start tag
  *   (→ StreamOpenToken), depth-1 children (→ ElementToken), the root end tag (→ StreamCloseToken).
  *   Whitespace between children (keepalives) is skipped and never buffered.
  * - `fragment`: one RFC 7395 WebSocket message per feed()…end(): zero or more complete top-level
@@ -70,9 +70,9 @@ export const MAX_XML_DECL_BYTES = 256;
 // or the stream's end tag.
 //
 const enum State {
-  /** Stream mode: start of a document; `<?xml …?>`, whitespace or the stream header may follow. */
+  /** Stream mode: start of a document; whitespace, `<?xml …?>` or the stream header may follow. */
   DOC_START = 0,
-  /** Stream mode: after the XML declaration or leading whitespace, before the stream header. */
+  /** Stream mode: after the XML declaration, before the stream header. */
   PROLOG = 1,
   /** Stream mode: inside the root element, between top-level elements. */
   STREAM = 2,
@@ -944,14 +944,15 @@ export class XmlTokenizer {
           break;
         }
 
-        case State.DOC_START:
         case State.MSG_START: {
-          // XML 1.0 §2.8: the declaration, if any, is the document's (message's) very first bytes;
-          // after leading whitespace `<?xml` is a processing instruction with a reserved target.
+          // XML 1.0 §2.8: a message's declaration, if any, is its very first bytes; after leading
+          // whitespace `<?xml` is a processing instruction with a reserved target, refused below.
+          // (The server's stream stays lenient, DOC_START: a whitespace keepalive sent just before
+          // the server read our restarted header lands right before its new `<?xml`, RFC 6120 §4.3.3.)
           // Kept apart from the states below so that the stanza-boundary loop pays nothing for it.
           const b = buf[pos];
           if (isWhitespace(b)) {
-            state = state === State.DOC_START ? State.PROLOG : State.MSG; // read there, not here
+            state = State.MSG; // read there, not here
             break;
           }
           if (b !== 0x3c /* < */) return this.textError(tokens, state);
@@ -962,6 +963,7 @@ export class XmlTokenizer {
           break;
         }
 
+        case State.DOC_START:
         case State.PROLOG:
         case State.STREAM:
         case State.AFTER_CLOSE:

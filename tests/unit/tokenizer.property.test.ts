@@ -235,6 +235,17 @@ function runAll(mode: TokenizerMode, input: Buffer, cuts: readonly number[]): { 
 }
 
 /**
+ * Accepted by design: the server's stream may have whitespace before its XML declaration (XML 1.0
+ * §2.8 wants the declaration first), since a whitespace keepalive sent just before the server read
+ * the restarted header lands there. The strict parser judges the stream without that whitespace.
+ */
+function strictView(input: Buffer): Buffer {
+  let i = 0;
+  while (i < input.length && (input[i] === 0x20 || input[i] === 0x09 || input[i] === 0x0a || input[i] === 0x0d)) i++;
+  return i > 0 && input.subarray(i, i + 5).toString('latin1') === '<?xml' ? input.subarray(i) : input;
+}
+
+/**
  * The oracle's rule for one input: strict rejection ⇒ ours rejects; strict acceptance ⇒ ours
  * accepts unless refused by design; and every element ours emits is one the strict parser
  * completed, read alike.
@@ -251,9 +262,9 @@ function expectAgreement(mode: TokenizerMode, input: Buffer, cuts: readonly numb
     // header is remote-connection-failed. Judge what came, as if the footer had followed.
     const open = tokens.find((t): t is StreamOpenToken => t.kind === 'stream-open');
     if (open === undefined) return;
-    oracle = parseStrict(Buffer.concat([input, Buffer.from(`</${open.name}>`)]));
+    oracle = parseStrict(Buffer.concat([strictView(input), Buffer.from(`</${open.name}>`)]));
   } else {
-    oracle = parseStrict(input);
+    oracle = parseStrict(strictView(input));
   }
   // The strict parser stopped where the tokenizer, by design, does not: past that point it says nothing.
   const acceptedByDesign = oracle.error !== null && ACCEPTED_BY_DESIGN.test(oracle.error);
@@ -364,13 +375,20 @@ describe('where the tokenizer and the strict parser differ by design', () => {
 
   // Found by the mutated-input run: the tokenizer took a declaration after leading whitespace.
   it.each([
-    ['stream', ` <?xml version='1.0'?>${HEADER}</stream:stream>`],
     ['fragment', " <?xml version='1.0'?><a/>"],
     ['fragment', "\n<?xml version='1.0'?>"],
   ] as const)('rejected by both: in %s mode, an XML declaration after leading whitespace (XML 1.0 §2.8)', (mode, xml) => {
     const v = verdicts(mode, xml);
     expect(v.strict).not.toBeNull();
     expect(v.ours?.condition).toBe('restricted-xml');
+  });
+
+  it('accepted by the tokenizer only: whitespace before the server stream\'s declaration (a keepalive before a restart)', () => {
+    const xml = ` \n<?xml version='1.0'?>${HEADER}<a/></stream:stream>`;
+    const v = verdicts('stream', xml);
+    expect(v.strict).not.toBeNull();
+    expect(v.ours).toBeNull();
+    expectAgreement('stream', Buffer.from(xml), []); // the harness judges it without the leading whitespace
   });
 
   it("the oracle keeps a namespace name as written: saxes trims it (mutated run: xmlns=' abber:client')", () => {

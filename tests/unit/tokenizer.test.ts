@@ -111,17 +111,17 @@ const CASES: Case[] = [
     input: `<?xml version="1.0" encoding="UTF-8" standalone="yes" ?>${HEADER}`,
     tokens: ['open:stream:stream'],
   },
-  // XML 1.0 §2.8: the declaration is the document's very first bytes; after anything else, even
-  // whitespace, `<?xml` is a processing instruction (RFC 6120 §11.1), found by the strict-parser fuzz.
-  { name: 'whitespace before the declaration', mode: 'stream', input: ` \n${OPEN}`, tokens: [], error: 'restricted-xml', text: 'XML 1.0 §2.8' },
+  // The server's stream is lenient about whitespace before its declaration, unlike a client message
+  // (XML 1.0 §2.8 wants the declaration first): a whitespace keepalive the server sent just before it
+  // read our restarted header arrives right before the new `<?xml` (a difference by design).
+  { name: 'whitespace before the declaration is tolerated', mode: 'stream', input: ` \n${OPEN}`, tokens: ['open:stream:stream'] },
   { name: 'whitespace before a header without declaration', mode: 'stream', input: ` \n${HEADER}<a/>`, tokens: ['open:stream:stream', 'el:a'] },
   { name: 'whitespace and text before the header', mode: 'stream', input: ` x${HEADER}`, tokens: [], error: 'not-well-formed', text: 'before the stream header' },
   {
-    name: 'restart: whitespace before the new declaration',
+    name: 'restart: a whitespace keepalive before the new declaration',
     mode: 'stream',
-    input: [OPEN + '<success/>', `\n${OPEN}`],
-    tokens: ['open:stream:stream', 'el:success'],
-    error: 'restricted-xml',
+    input: [OPEN + '<success/>', `\n${OPEN}<iq/>`],
+    tokens: ['open:stream:stream', 'el:success', 'open:stream:stream', 'el:iq'],
   },
   {
     name: 'restart: whitespace before a new header without declaration',
@@ -157,7 +157,7 @@ const CASES: Case[] = [
     input: [OPEN + '</stream:stream> ', OPEN],
     tokens: ['open:stream:stream', 'close', 'open:stream:stream'],
   },
-  s('without restart(), a declaration at stream level is a PI', `<a/>${DECL}`, ['el:a'], 'restricted-xml'),
+  s('without restart(), a declaration at stream level is a PI', `<a/>${DECL}`, ['el:a'], 'restricted-xml', 'XML 1.0 §2.8'),
   s('without restart(), a nested header is an incomplete element', `<a/>${HEADER}<b/>`, ['el:a'], 'not-well-formed', 'incomplete'),
   s('text at stream level is bad-format', '<a/> hello <b/>', ['el:a'], 'bad-format'),
   s('CDATA at stream level is bad-format', '<a/><![CDATA[x]]>', ['el:a'], 'bad-format'),
