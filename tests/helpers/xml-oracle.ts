@@ -65,7 +65,7 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
     return { ...before, error: before.error ?? 'invalid UTF-8' };
   }
   const fragment = options.fragment === true;
-  const parser = new SaxesParser({ xmlns: true, fragment, position: false, additionalNamespaces: options.namespaces ?? {} });
+  const parser = new SaxesParser({ xmlns: true, fragment, position: fragment, additionalNamespaces: options.namespaces ?? {} });
   const stack: Building[] = [];
   // Namespace scopes kept here, not read from saxes: saxes trims a declaration's value, but the
   // namespace name is the normalized attribute value as it is (Namespaces in XML 1.0 §3), so
@@ -74,6 +74,14 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
   const top: Building[] = [];
   let root: Building | null = null;
   let outsideText = '';
+  /**
+   * Fragment mode: a character reference between elements. saxes hands text over decoded, so
+   * `&#xD;` would pass the whitespace check below; but XML's whitespace (S, XML 1.0 §2.3) is literal
+   * characters, a reference is character data (a mutated run found the difference). Where the last
+   * tag ended, in the string fed (saxes's position counts UTF-16 units, like String indices).
+   */
+  let outsideReference = false;
+  let tagEnd = 0;
   let complete = 0;
   parser.on('opentag', (tag: SaxesTagNS) => {
     for (const name of [tag.name, ...Object.keys(tag.attributes)]) {
@@ -99,6 +107,7 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
     stack.push(el);
   });
   parser.on('closetag', () => {
+    if (fragment) tagEnd = parser.position;
     stack.pop();
     scopes.pop();
     if (stack.length === (fragment ? 0 : 1)) complete++;
@@ -107,6 +116,7 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
     const parent = stack[stack.length - 1];
     if (parent === undefined) {
       outsideText += t;
+      if (fragment && text.slice(tagEnd, parser.position).includes('&')) outsideReference = true;
       return;
     }
     if (t === '') return;
@@ -119,10 +129,11 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
   try {
     parser.write(text).close();
   } catch (err) {
-    return { root, top, complete, error: (err as Error).message };
+    // Without the `line:col: ` prefix saxes adds when it tracks positions (fragment mode, above).
+    return { root, top, complete, error: (err as Error).message.replace(/^\d+:\d+: /, '') };
   }
   // A fragment parser takes text between elements; an RFC 7395 message holds only elements and whitespace.
-  if (fragment && !/^[ \t\r\n]*$/.test(outsideText)) return { root, top, complete, error: 'text outside elements' };
+  if (fragment && (outsideReference || !/^[ \t\r\n]*$/.test(outsideText))) return { root, top, complete, error: 'text outside elements' };
   return { root, top, complete, error: null };
 }
 
