@@ -75,12 +75,14 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
   let root: Building | null = null;
   let outsideText = '';
   /**
-   * Fragment mode: a character reference between elements. saxes hands text over decoded, so
-   * `&#xD;` would pass the whitespace check below; but XML's whitespace (S, XML 1.0 §2.3) is literal
-   * characters, a reference is character data (a mutated run found the difference). Where the last
-   * tag ended, in the string fed (saxes's position counts UTF-16 units, like String indices).
+   * Fragment mode: character data between elements that is not literal whitespace. saxes hands
+   * text over decoded, so `&#xD;` would pass the whitespace check below, and an empty
+   * `<![CDATA[]]>` adds nothing to it; but XML's whitespace (S, XML 1.0 §2.3) is literal characters,
+   * and a reference or a CDATA section is character data (the mutated runs found both). `tagEnd`:
+   * where the last tag ended, in the string fed (saxes's position counts UTF-16 units, like String
+   * indices).
    */
-  let outsideReference = false;
+  let outsideData = false;
   let tagEnd = 0;
   let complete = 0;
   parser.on('opentag', (tag: SaxesTagNS) => {
@@ -112,11 +114,11 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
     scopes.pop();
     if (stack.length === (fragment ? 0 : 1)) complete++;
   });
-  const onText = (t: string): void => {
+  const onText = (t: string, cdata = false): void => {
     const parent = stack[stack.length - 1];
     if (parent === undefined) {
       outsideText += t;
-      if (fragment && text.slice(tagEnd, parser.position).includes('&')) outsideReference = true;
+      if (fragment && (cdata || text.slice(tagEnd, parser.position).includes('&'))) outsideData = true;
       return;
     }
     if (t === '') return;
@@ -124,8 +126,8 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
     if (typeof parent.children[last] === 'string') parent.children[last] += t;
     else parent.children.push(t);
   };
-  parser.on('text', onText);
-  parser.on('cdata', onText);
+  parser.on('text', (t) => onText(t));
+  parser.on('cdata', (t) => onText(t, true));
   try {
     parser.write(text).close();
   } catch (err) {
@@ -133,7 +135,7 @@ export function parseStrict(input: Uint8Array | string, options: { fragment?: bo
     return { root, top, complete, error: (err as Error).message.replace(/^\d+:\d+: /, '') };
   }
   // A fragment parser takes text between elements; an RFC 7395 message holds only elements and whitespace.
-  if (fragment && (outsideReference || !/^[ \t\r\n]*$/.test(outsideText))) return { root, top, complete, error: 'text outside elements' };
+  if (fragment && (outsideData || !/^[ \t\r\n]*$/.test(outsideText))) return { root, top, complete, error: 'text outside elements' };
   return { root, top, complete, error: null };
 }
 
