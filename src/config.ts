@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
@@ -100,16 +100,6 @@ export function parseCidr(raw: string): { address: string; prefix: number; famil
   const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
   if (!(prefix >= 0 && prefix <= max)) return null;
   return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
-}
-
-/** A BlockList holding the given (already validated) CIDR ranges. */
-export function cidrList(ranges: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const r of ranges) {
-    const c = parseCidr(r)!;
-    list.addSubnet(c.address, c.prefix, c.family);
-  }
-  return list;
 }
 
 // ---------------------------------------------------------------- zod schemas, one per kind of value

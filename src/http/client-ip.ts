@@ -4,8 +4,9 @@
  * believed — read from the right, skipping further trusted proxies, so a client cannot forge its
  * address by sending the header itself.
  */
-import { isIP, type BlockList } from 'node:net';
+import { isIP } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { TrustedProxies } from './trusted-proxies';
 
 function family(addr: string): 'ipv4' | 'ipv6' | null {
   const v = isIP(addr);
@@ -17,10 +18,6 @@ export function normalizeAddress(addr: string): string {
   return addr.startsWith('::ffff:') && isIP(addr.slice(7)) === 4 ? addr.slice(7) : addr;
 }
 
-function isTrusted(addr: string, trusted: BlockList): boolean {
-  const f = family(addr);
-  return f !== null && trusted.check(addr, f);
-}
 
 /** Addresses in a `Forwarded` header, in order (`for=1.2.3.4`, `for="[2001:db8::1]:4711"`). */
 function forwardedFor(header: string): string[] {
@@ -39,14 +36,14 @@ function forwardedFor(header: string): string[] {
 }
 
 /** Whether the socket peer is a reverse proxy whose forwarding headers may be believed. */
-export function isTrustedPeer(peer: string | undefined, trusted: BlockList): boolean {
-  return isTrusted(normalizeAddress(peer ?? ''), trusted);
+export function isTrustedPeer(peer: string | undefined, trusted: TrustedProxies): boolean {
+  return trusted.has(normalizeAddress(peer ?? ''));
 }
 
 /** The first untrusted hop from the right, or the peer itself when it is not a trusted proxy. */
-export function clientAddress(peer: string | undefined, headers: IncomingHttpHeaders, trusted: BlockList): string {
+export function clientAddress(peer: string | undefined, headers: IncomingHttpHeaders, trusted: TrustedProxies): string {
   const remote = normalizeAddress(peer ?? '');
-  if (!isTrusted(remote, trusted)) return remote;
+  if (!trusted.has(remote)) return remote;
   const forwarded = headers.forwarded;
   const xff = headers['x-forwarded-for'];
   const hops = typeof forwarded === 'string'
@@ -57,7 +54,7 @@ export function clientAddress(peer: string | undefined, headers: IncomingHttpHea
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalizeAddress(hops[i]!);
     if (family(hop) === null) return remote; // garbage in the chain: trust nothing past the proxy
-    if (!isTrusted(hop, trusted)) return hop;
+    if (!trusted.has(hop)) return hop;
   }
   return hops.length > 0 ? normalizeAddress(hops[0]!) : remote;
 }

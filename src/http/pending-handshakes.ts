@@ -9,8 +9,9 @@
  * connections from --trusted-proxies are not counted per address: a reverse proxy sends complete
  * heads and enforces its own header timeout. The deadline applies to every connection.
  */
-import type { BlockList, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { normalizeAddress } from './client-ip';
+import type { TrustedProxies } from './trusted-proxies';
 
 export interface PendingLimits {
   /** Time from TCP accept to a complete request head, ms. */
@@ -35,7 +36,7 @@ export class PendingHandshakes {
 
   constructor(
     private readonly limits: PendingLimits,
-    private readonly trusted: BlockList,
+    private readonly trusted: TrustedProxies,
     /** Called when a connection ran out of time: answer 408 and close it. */
     private readonly onExpired: (socket: Socket) => void,
   ) {
@@ -49,7 +50,7 @@ export class PendingHandshakes {
   track(socket: Socket): PendingVerdict {
     const raw = socket.remoteAddress;
     const ip = raw === undefined ? null : normalizeAddress(raw);
-    const counted = ip !== null && !this.isTrusted(ip) ? ip : null;
+    const counted = ip !== null && !this.trusted.has(ip) ? ip : null;
     if (counted !== null && this.limits.maxHandshakesPerIp > 0) {
       const n = this.byIp.get(counted) ?? 0;
       if (n >= this.limits.maxHandshakesPerIp) return 'per_ip';
@@ -83,10 +84,6 @@ export class PendingHandshakes {
   /** Addresses with at least one such connection (memory stays bounded by the connections themselves). */
   get trackedAddresses(): number {
     return this.byIp.size;
-  }
-
-  private isTrusted(ip: string): boolean {
-    return this.trusted.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
   }
 
   private static expire(tracker: PendingHandshakes, socket: Socket): void {

@@ -1,7 +1,7 @@
-import { cidrList } from '../../src/config';
+import { TrustedProxies } from '../../src/http/trusted-proxies';
 import { clientAddress, normalizeAddress } from '../../src/http/client-ip';
 
-const trusted = cidrList(['127.0.0.0/8', '::1/128', '10.0.0.0/8']);
+const trusted = new TrustedProxies(['127.0.0.0/8', '::1/128', '10.0.0.0/8']);
 
 describe('clientAddress', () => {
   it('uses the peer when it is not a trusted proxy, whatever the headers say', () => {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { PendingHandshakes } from '../../src/http/pending-handshakes';
-import { cidrList } from '../../src/config';
+import { TrustedProxies } from '../../src/http/trusted-proxies';
 
 /** Just what the tracker reads from a socket: its peer address and its 'close' event. */
 const fakeSocket = (remoteAddress: string): Socket => Object.assign(new EventEmitter(), { remoteAddress }) as unknown as Socket;
@@ -11,7 +11,7 @@ describe('PendingHandshakes', () => {
   afterEach(() => jest.useRealTimers());
 
   it('counts per address: the limit binds one address while another is served', () => {
-    const t = new PendingHandshakes({ handshakeTimeoutMs: 1000, maxHandshakesPerIp: 2 }, cidrList([]), () => undefined);
+    const t = new PendingHandshakes({ handshakeTimeoutMs: 1000, maxHandshakesPerIp: 2 }, new TrustedProxies([]), () => undefined);
     const a1 = fakeSocket('192.0.2.1');
     expect(t.track(a1)).toBe('ok');
     expect(t.track(fakeSocket('192.0.2.1'))).toBe('ok');
@@ -24,7 +24,7 @@ describe('PendingHandshakes', () => {
   });
 
   it('a closed connection frees its slot, and addresses are forgotten when their last one goes', () => {
-    const t = new PendingHandshakes({ handshakeTimeoutMs: 1000, maxHandshakesPerIp: 1 }, cidrList([]), () => undefined);
+    const t = new PendingHandshakes({ handshakeTimeoutMs: 1000, maxHandshakesPerIp: 1 }, new TrustedProxies([]), () => undefined);
     const s = fakeSocket('192.0.2.1');
     t.track(s);
     expect(t.trackedAddresses).toBe(1);
@@ -36,7 +36,7 @@ describe('PendingHandshakes', () => {
 
   it('expires a connection at the deadline, once, unless it settled first', () => {
     const expired: Socket[] = [];
-    const t = new PendingHandshakes({ handshakeTimeoutMs: 1000, maxHandshakesPerIp: 0 }, cidrList([]), (s) => expired.push(s));
+    const t = new PendingHandshakes({ handshakeTimeoutMs: 1000, maxHandshakesPerIp: 0 }, new TrustedProxies([]), (s) => expired.push(s));
     const slow = fakeSocket('192.0.2.1');
     const quick = fakeSocket('192.0.2.2');
     t.track(slow);
@@ -53,7 +53,7 @@ describe('PendingHandshakes', () => {
 
   it('trusted proxies are not counted per address, but still have the deadline', () => {
     const expired: Socket[] = [];
-    const t = new PendingHandshakes({ handshakeTimeoutMs: 1000, maxHandshakesPerIp: 1 }, cidrList(['10.0.0.0/8']), (s) => expired.push(s));
+    const t = new PendingHandshakes({ handshakeTimeoutMs: 1000, maxHandshakesPerIp: 1 }, new TrustedProxies(['10.0.0.0/8']), (s) => expired.push(s));
     for (let i = 0; i < 5; i++) expect(t.track(fakeSocket('10.1.2.3'))).toBe('ok');
     expect(t.trackedAddresses).toBe(0);
     jest.advanceTimersByTime(1000);
