@@ -2,9 +2,15 @@
 /**
  * Idle RSS and setup CPU per session, gateway (--workers 1) vs the floor relay, in interleaved
  * repetitions on one fake c2s: a small, bounded run for a loaded machine (the full comparison is
- * bench/run.js). Usage: node bench/idle-vs-floor.js [N=3000] [REPS=2] (from the checkout root).
+ * bench/run.js). Usage: node bench/idle-vs-floor.js [N=3000] [REPS=2] [--base DIR] (from the
+ * checkout root). `--base DIR`: also another built checkout's gateway (e.g. a `git worktree` of the
+ * last recorded commit, after `npm run build` there), in the same interleaved rounds, to tell a
+ * regression from the machine's drift.
  */
-const [nArg = "3000", repsArg = "2"] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const baseAt = argv.indexOf("--base");
+const BASE = baseAt >= 0 ? require("path").resolve(argv[baseAt + 1]) : null;
+const [nArg = "3000", repsArg = "2"] = argv.filter((a, i) => !(baseAt >= 0 && (i === baseAt || i === baseAt + 1)));
 const sys = require("./lib/system");
 const { LoadgenPool } = require("./lib/loadgen");
 const N = Number(nArg),
@@ -12,13 +18,14 @@ const N = Number(nArg),
 (async () => {
   const fake = await sys.startFake();
   const pool = await LoadgenPool.start(2);
-  const out = { gateway: [], floor: [] };
+  const kinds = BASE === null ? ["gateway", "floor"] : ["gateway", "base", "floor"];
+  const out = Object.fromEntries(kinds.map((k) => [k, []]));
   for (let rep = 0; rep < REPS; rep++) {
-    for (const kind of rep % 2 ? ["floor", "gateway"] : ["gateway", "floor"]) {
+    for (const kind of rep % 2 ? [...kinds].reverse() : kinds) {
       const relay =
-        kind === "gateway"
-          ? await sys.startGateway({ upstreamPort: fake.port, workers: 1 })
-          : await sys.startFloor({ upstreamPort: fake.port });
+        kind === "floor"
+          ? await sys.startFloor({ upstreamPort: fake.port })
+          : await sys.startGateway({ upstreamPort: fake.port, workers: 1, root: kind === "base" ? BASE : undefined });
       const args = (tag, count) => ({
         tag,
         url: relay.url,
@@ -60,7 +67,7 @@ const N = Number(nArg),
       ? s[(s.length - 1) / 2]
       : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
-  for (const k of ["gateway", "floor"])
+  for (const k of kinds)
     console.log(
       k,
       "median rss KiB",
@@ -68,18 +75,8 @@ const N = Number(nArg),
       "setup µs",
       med(out[k].map((r) => r.setupUs)).toFixed(0),
     );
-  console.log(
-    "ratios rss",
-    (
-      med(out.gateway.map((r) => r.rssKiB)) /
-      med(out.floor.map((r) => r.rssKiB))
-    ).toFixed(2),
-    "setup",
-    (
-      med(out.gateway.map((r) => r.setupUs)) /
-      med(out.floor.map((r) => r.setupUs))
-    ).toFixed(2),
-  );
+  const ratio = (k, field) => (med(out[k].map((r) => r[field])) / med(out.floor.map((r) => r[field]))).toFixed(2);
+  for (const k of kinds.filter((k) => k !== "floor")) console.log(`${k} vs floor: rss ${ratio(k, "rssKiB")}x, setup ${ratio(k, "setupUs")}x`);
   await fake.stop();
   process.exit(0);
 })().catch((e) => {

@@ -34,7 +34,21 @@ const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
 const num = (name, fallback) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : fallback);
 const SMOKE = flag('--smoke');
-const N = num('--sessions', SMOKE ? 100 : 10_000);
+/**
+ * The hard "Max open files" limit of this process, which its children inherit and which only
+ * CAP_SYS_RESOURCE can raise (a container usually lacks it; prlimit then fails).
+ */
+function hardNofile() {
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(require('node:fs').readFileSync('/proc/self/limits', 'utf8'));
+  return m === null || m[1] === 'unlimited' ? Infinity : Number(m[1]);
+}
+const HARD_NOFILE = hardNofile();
+/** A single-process relay holds two descriptors per session (WebSocket and upstream TCP), plus its own. */
+const RELAY_OWN_FDS = 200;
+const FULL_N = 10_000;
+/** The full run's N: 10 000, or the most one relay process can hold under the hard limit (said in the results). */
+const FITTING_N = Math.min(FULL_N, Math.floor((HARD_NOFILE - RELAY_OWN_FDS) / 2));
+const N = num('--sessions', SMOKE ? 100 : FITTING_N);
 const LOADGENS = num('--loadgens', 2);
 const BASE_MS = num('--backoff-base-ms', 1000);
 /** Sessions sharing one source address (1: every client its own, as browsers on their own networks; more: a NAT). */
@@ -42,8 +56,16 @@ const PER_ADDRESS = num('--per-address', 1);
 const WRITE = SMOKE ? flag('--write') : !flag('--no-write');
 const HARD_DEADLINE_MS = SMOKE ? 120_000 : 10 * 60_000;
 const STORM_DEADLINE_MS = SMOKE ? 60_000 : 240_000;
-/** Open files per relay and for the fake server: two sockets per session while old and new overlap. */
-const NOFILE = Math.max(4096, 4 * N + 1024);
+/** Open files per relay and for the fake server: two sockets per session while old and new overlap, within the hard limit. */
+const NOFILE = Math.min(HARD_NOFILE, Math.max(4096, 4 * N + 1024));
+if (2 * N + RELAY_OWN_FDS > HARD_NOFILE) {
+  console.error(`bench/storm.js: ${N} sessions need ${2 * N + RELAY_OWN_FDS} descriptors in one relay process; the hard limit here is ${HARD_NOFILE} (raise it with ulimit -Hn as root, or use --sessions ${FITTING_N})`);
+  process.exit(2);
+}
+/** Why a full run has fewer than 10 000 sessions, for the log and the results. */
+const N_NOTE = !SMOKE && N === FITTING_N && N < FULL_N
+  ? `N = ${N}, not ${FULL_N}: each relay process holds two descriptors per session and this machine's hard open-file limit is ${HARD_NOFILE} per process, which only CAP_SYS_RESOURCE can raise (not available here)`
+  : null;
 
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 const failures = [];
@@ -206,6 +228,7 @@ function table(rows) {
 async function main() {
   const startLoad = sys.loadAverage();
   log(`bench/storm.js${SMOKE ? ' --smoke' : ''}: N = ${N}, node ${process.version}, load ${startLoad}`);
+  if (N_NOTE !== null) log(N_NOTE);
   const fake = await sys.startFake({ nofile: NOFILE });
   started.push(fake);
   pool = await LoadgenPool.start(LOADGENS);
@@ -214,7 +237,7 @@ async function main() {
   const t = table(rows);
   console.log(`\n${t}\n`);
   if (!WRITE) return;
-  const small = N < 10_000;
+  const small = N < FULL_N && N !== FITTING_N;
   const title = SMOKE ? 'Reconnect storm, smoke run (`node bench/storm.js --smoke`)' : `Reconnect storm (\`node bench/storm.js\`)${small ? `, small-N smoke measurement (N = ${N}, not the full benchmark)` : ''}`;
   const where = results.writeSection('storm.js', SMOKE ? 'smoke' : PER_ADDRESS === 1 ? 'full' : 'nat', `# ${title}${PER_ADDRESS === 1 ? '' : `, ${PER_ADDRESS} clients per address`}
 
@@ -223,7 +246,7 @@ npm run build && node bench/storm.js${argv.length ? ` ${argv.join(' ')}` : ''}
 \`\`\`
 
 ${results.environment(startLoad)}
-- **Scenario:** ${N} sessions logged in (SASL PLAIN, bind) through relay A in front of the fake c2s (bench/lib/fake-c2s.js), ${PER_ADDRESS === 1 ? 'each from its own source address' : `${PER_ADDRESS} per source address (a NAT)`}; then A goes away (gateway: SIGTERM with \`--drain-timeout 0 --redirect-uri ws://127.0.0.1:<B>/xmpp-websocket\`, so each session gets \`<close see-other-uri>\`; floor: SIGTERM ends it) and every client logs in again through relay B, after Stanza's backoff (1000 × min(2^k + U(0,1), 32) ms before the k-th attempt: the first comes 2–3 s after the drop). Gateway B runs with its default limits; ${LOADGENS} load-generator processes; \`--workers 1\`.
+- **Scenario:** ${N} sessions logged in (SASL PLAIN, bind) through relay A in front of the fake c2s (bench/lib/fake-c2s.js), ${PER_ADDRESS === 1 ? 'each from its own source address' : `${PER_ADDRESS} per source address (a NAT)`}; then A goes away (gateway: SIGTERM with \`--drain-timeout 0 --redirect-uri ws://127.0.0.1:<B>/xmpp-websocket\`, so each session gets \`<close see-other-uri>\`; floor: SIGTERM ends it) and every client logs in again through relay B, after Stanza's backoff (1000 × min(2^k + U(0,1), 32) ms before the k-th attempt: the first comes 2–3 s after the drop). Gateway B runs with its default limits; ${LOADGENS} load-generator processes; \`--workers 1\`.${N_NOTE === null ? '' : `\n- **Why ${N}:** ${N_NOTE}.`}
 
 ${t}
 

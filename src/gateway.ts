@@ -14,7 +14,6 @@ import { validateSettings, type Config } from './config';
 import { limitsFrom, type Limits } from './limits';
 import { clientAddress, isTrustedPeer } from './http/client-ip';
 import { publicAuthority } from './http/forwarded';
-import { OncePerWindow } from './http/once-per-window';
 import { altConnections, publicBoshUrl, publicWebSocketUrl, serveHostMeta } from './http/host-meta';
 import { WebClient, findConversePackage } from './http/web-client';
 import { Metrics, SESSION_STATES, type HandshakeResult, type SessionState as MetricState } from './metrics';
@@ -125,7 +124,8 @@ export class Gateway {
   private readonly probe: UpstreamProbe;
   private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
-  private readonly originWarnings = new OncePerWindow(60_000, 1000);
+  /** Refused Origins: a warn line per Origin per window (a page retrying in a loop or a scanner cycling made-up Origins must not flood the log). */
+  private readonly originWarnings = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   /** The Converse.js page (--web-client on), else null. */
   private readonly webClient: WebClient | null;
   /** `host:port` the listener is bound to: the public host when a request names none. */
@@ -262,6 +262,13 @@ export class Gateway {
         `${line.suppressed} more handshakes from ${from} refused by --${limit} in the last ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
       );
     }
+    for (const line of this.originWarnings.flush()) {
+      const origin = line.overflow ? undefined : line.key;
+      this.log.warn(
+        { event: 'origin_refused_suppressed', origin, suppressed: line.suppressed },
+        `${line.suppressed} more handshakes refused for Origin ${origin ?? '(other Origins)'} in the last ${REFUSAL_LOG_WINDOW_MS / 1000} s`,
+      );
+    }
   }
 
   get [kLiveSessions](): ReadonlySet<Session> {
@@ -355,10 +362,12 @@ export class Gateway {
   /** Counts a refused Origin and says, once a minute per Origin, what was compared and what would allow it. */
   private originRefused(refusal: NonNullable<Extract<HandshakeVerdict, { ok: false }>['origin']>, ip: string): void {
     this.metrics.originRefusals.inc({ reason: refusal.reason });
-    if (!this.originWarnings.take(refusal.origin, Date.now())) return;
+    const line = this.originWarnings.hit(refusal.origin, 'origin');
+    if (line === null) return;
+    const held = line.suppressed > 0 ? `; ${line.suppressed} more refused since the last such line` : '';
     this.log.warn(
-      { event: 'origin_refused', origin: refusal.origin, reason: refusal.reason, compared_host: refusal.comparedHost, allow_with: refusal.allowWith, remote_addr: ip },
-      `refused Origin ${refusal.origin}` + (refusal.comparedHost === null ? '' : ` (not host ${refusal.comparedHost})`) + `; to allow it: ${refusal.allowWith} (logged once a minute per Origin)`,
+      { event: 'origin_refused', origin: refusal.origin, reason: refusal.reason, compared_host: refusal.comparedHost, allow_with: refusal.allowWith, remote_addr: ip, suppressed: line.suppressed },
+      `refused Origin ${refusal.origin}` + (refusal.comparedHost === null ? '' : ` (not host ${refusal.comparedHost})`) + `; to allow it: ${refusal.allowWith}${held} (logged once a minute per Origin)`,
     );
   }
 

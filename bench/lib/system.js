@@ -231,9 +231,9 @@ async function startFloor({ upstreamPort, nofile, nodeArgs = [] }) {
  * The gateway CLI with every limit that would throttle a load test off, or (`defaultLimits`) with
  * the admission and rate limits at their defaults; `extra` flags go last (they win).
  */
-function gatewayArgs({ port, opsPort, upstreamPort, workers, defaultLimits = false, extra = [] }) {
+function gatewayArgs({ root = ROOT, port, opsPort, upstreamPort, workers, defaultLimits = false, extra = [] }) {
   return [
-    path.join(ROOT, 'bin', 'xmpp-ws-gateway.js'),
+    path.join(root, 'bin', 'xmpp-ws-gateway.js'),
     '--listen', `127.0.0.1:${port}`,
     '--upstream', `127.0.0.1:${upstreamPort}`,
     '--workers', String(workers),
@@ -248,12 +248,13 @@ function gatewayArgs({ port, opsPort, upstreamPort, workers, defaultLimits = fal
 /**
  * Starts `node [nodeArgs] bin/xmpp-ws-gateway.js …` and waits for /readyz (every worker listening,
  * upstream reachable). Returns a Target with `.command` (the exact command line) and `.ops` port.
+ * `root`: another built checkout's gateway, to compare two versions in one run (bench/ab.js).
  */
-async function startGateway({ upstreamPort, workers = 1, nodeArgs = [], nofile, name, defaultLimits, extra }) {
+async function startGateway({ root, upstreamPort, workers = 1, nodeArgs = [], nofile, name, defaultLimits, extra }) {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const opsPort = await freePort();
-    const args = [...nodeArgs, ...gatewayArgs({ port, opsPort, upstreamPort, workers, defaultLimits, extra })];
+    const args = [...nodeArgs, ...gatewayArgs({ root, port, opsPort, upstreamPort, workers, defaultLimits, extra })];
     const child = spawnNode(args, { stdout: 'ignore', nofile });
     const exited = new Promise((r) => child.once('exit', () => r('exited')));
     const deadline = Date.now() + 20_000;
