@@ -20,12 +20,19 @@ let gw: RunningGateway;
 
 beforeEach(async () => {
   server = await FakeServer.start(minimalServer());
-  gw = await startGateway({ upstream: server.upstream, pingIntervalMs: 200, closeTimeoutMs: 300 });
+  // The sweep timer (pings) never fires during a test: on a loaded machine a 200 ms ping period ended
+  // the healthy session too (no pong in time). The keepalive case runs the sweep itself.
+  gw = await startGateway({ upstream: server.upstream, pingIntervalMs: 3_600_000, closeTimeoutMs: 300 });
 });
 afterEach(async () => {
   await gw.close();
   await server.close();
 });
+
+/** One run of the gateway's periodic sweep (pings, pong and idle checks), as its timer would do it. */
+function sweepNow(): void {
+  (gw.gateway as unknown as { sweep(): void }).sweep();
+}
 
 /** Makes `method` of `target` throw, for this object only. */
 function injectFault(target: object, method: string): void {
@@ -92,7 +99,7 @@ const cases: Array<{ name: string; fault: (s: Session) => void; trigger: (x: { c
   {
     name: 'the keepalive timer',
     fault: (s) => injectFault(s['transport'], 'ping'),
-    trigger: () => undefined,
+    trigger: () => sweepNow(),
     clientSeesError: true,
   },
   {
