@@ -34,6 +34,9 @@ function isElement(child: Child, local: string, ns: string, scope: NamespaceScop
  * the namespaces of the server's stream header.
  */
 export function rewriteFeatures(features: ElementToken, scope: NamespaceScope): FeaturesRewrite {
+  // Names are never escaped in XML, so without these bytes there is no <starttls/> to look for: the
+  // usual case (a TLS or plaintext stream after the gateway's own STARTTLS), decided without parsing.
+  if (features.bytes.indexOf('starttls') < 0) return UNCHANGED;
   const inFeatures = extendScope(scope, features.attrs);
   const starttls = childrenOf(features)?.find((c) => isElement(c, 'starttls', NS_TLS, inFeatures));
   if (starttls === undefined) return UNCHANGED;
@@ -63,6 +66,8 @@ export function startTlsOffer(features: ElementToken, scope: NamespaceScope): St
 // ---------------------------------------------------------------- channel binding (never across the gateway)
 
 const PLUS = /-PLUS$/i;
+/** Necessary for anything to strip: a `-PLUS` mechanism name or XEP-0440's element name, in the raw bytes. */
+const MAYBE_CHANNEL_BINDING = /-plus|sasl-channel-binding/i;
 
 function textOf(el: ElementToken): string {
   const open = el.bytes.indexOf(0x3e, el.nameEnd);
@@ -92,6 +97,8 @@ function cut(bytes: Buffer, ranges: readonly { start: number; end: number }[]): 
  * end unchanged), or null when there was nothing to remove.
  */
 export function stripChannelBinding(features: ElementToken, scope: NamespaceScope, bytes: Buffer = features.bytes): Buffer | null {
+  // Most features (any before SASL, and all over a plaintext upstream) have neither: no parse for them.
+  if (!MAYBE_CHANNEL_BINDING.test(bytes.toString('latin1'))) return null;
   const children = scopedChildren(features, scope, bytes);
   if (children === null) return null;
   const drop: { start: number; end: number }[] = [];

@@ -43,6 +43,14 @@ describe('channel binding never crosses the gateway', () => {
     const { el, scope } = features("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
     expect(stripChannelBinding(el, scope)).toBeNull();
   });
+  it('a -plus name in any case is found (the byte pre-check is case-insensitive, like the name test)', () => {
+    const { el, scope } = features("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>scram-sha-1-Plus</mechanism><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+    expect(stripChannelBinding(el, scope)!.toString()).toBe("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+  });
+  it('XEP-0440 alone, with a prefix, is found', () => {
+    const { el, scope } = features("<stream:features><cb:sasl-channel-binding xmlns:cb='urn:xmpp:sasl-cb:0'><cb:channel-binding type='tls-exporter'/></cb:sasl-channel-binding></stream:features>");
+    expect(stripChannelBinding(el, scope)!.toString()).toBe('<stream:features></stream:features>');
+  });
   it('a <mechanism> named -PLUS outside the SASL namespace is left alone', () => {
     const { el, scope } = features("<stream:features><mechanisms xmlns='urn:example'><mechanism>X-PLUS</mechanism></mechanisms></stream:features>");
     expect(stripChannelBinding(el, scope)).toBeNull();
