@@ -23,7 +23,7 @@ import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab } from '../helpers/converse';
+import { ConverseTab, deliver, startChat } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePort } from '../helpers/net';
 
@@ -119,18 +119,11 @@ describe('Converse.js with bosh_service_url through nginx and cross-origin', () 
     const a = await ConverseTab.open(browser.context, pageUrl);
     const b = await ConverseTab.open(browser.context, pageUrl);
     try {
-      await a.login(alice.jid, alice.password);
-      await b.login(bob.jid, bob.password);
-      await a.waitForContactStatus(bob.jid, 'online');
-      await b.waitForContactStatus(alice.jid, 'online');
-      await a.openChat(bob.jid);
-      await b.openChat(alice.jid);
+      await startChat(a, alice, b, bob);
       const toBob = `to bob over BOSH (${shots}) ${Date.now()} <&> ünïcode`;
-      await a.send(bob.jid, toBob);
-      await b.waitForMessage(alice.jid, toBob);
+      await deliver(a, alice, b, bob, toBob);
       const toAlice = `to alice over BOSH (${shots}) ${Date.now()}`;
-      await b.send(alice.jid, toAlice);
-      await a.waitForMessage(bob.jid, toAlice);
+      await deliver(b, bob, a, alice, toAlice);
       await a.page.screenshot({ path: join(out, `${shots}-alice.png`) });
       await b.page.screenshot({ path: join(out, `${shots}-bob.png`) });
       process.stdout.write(`screenshots: ${out}\n`);

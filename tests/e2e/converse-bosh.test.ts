@@ -8,7 +8,7 @@
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, type Chromium } from '../helpers/chromium';
-import { ConverseTab } from '../helpers/converse';
+import { ConverseTab, deliver, startChat } from '../helpers/converse';
 
 jest.setTimeout(120_000);
 
@@ -41,18 +41,11 @@ describe('Converse.js with bosh_service_url, same origin (the gateway-served pag
     const a = await ConverseTab.open(browser.context, root);
     const b = await ConverseTab.open(browser.context, root);
     try {
-      await a.login(alice.jid, alice.password);
-      await b.login(bob.jid, bob.password);
-      await a.waitForContactStatus(bob.jid, 'online');
-      await b.waitForContactStatus(alice.jid, 'online');
-      await a.openChat(bob.jid);
-      await b.openChat(alice.jid);
+      await startChat(a, alice, b, bob);
       const toBob = `hello bob over BOSH ${Date.now()} — ünïcode ✓`;
-      await a.send(bob.jid, toBob);
-      await b.waitForMessage(alice.jid, toBob);
+      await deliver(a, alice, b, bob, toBob);
       const toAlice = `hi alice, bob here over BOSH ${Date.now()}`;
-      await b.send(alice.jid, toAlice);
-      await a.waitForMessage(bob.jid, toAlice);
+      await deliver(b, bob, a, alice, toAlice);
       for (const tab of [a, b]) {
         expect(tab.sockets).toEqual([]);
         const posts = tab.requests.filter((r) => r.method === 'POST' && r.url === `${root}http-bind`);

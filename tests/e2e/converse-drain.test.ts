@@ -19,7 +19,7 @@ import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { CliGateway } from '../helpers/cli';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, framesNotOneElement } from '../helpers/converse';
+import { ConverseTab, deliver, framesNotOneElement, startChat } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePort } from '../helpers/net';
 import { waitUntil } from '../helpers/raw-xmpp';
@@ -103,15 +103,9 @@ describe('Converse.js across a gateway drain (nginx, two gateways)', () => {
     const [alice, bob] = prosody.accounts as [ProsodyInstance['accounts'][0], ProsodyInstance['accounts'][0]];
     const a = await ConverseTab.open(browser.context, `https://localhost:${sitePort}/`);
     const b = await ConverseTab.open(browser.context, `https://localhost:${sitePort}/`);
-    await a.login(alice.jid, alice.password);
-    await b.login(bob.jid, bob.password);
-    await a.waitForContactStatus(bob.jid, 'online');
-    await b.waitForContactStatus(alice.jid, 'online');
-    await a.openChat(bob.jid);
-    await b.openChat(alice.jid);
+    await startChat(a, alice, b, bob);
     const before = `before the drain ${Date.now()}`;
-    await a.send(bob.jid, before);
-    await b.waitForMessage(alice.jid, before);
+    await deliver(a, alice, b, bob, before);
     // Both sessions are on the primary (nginx uses the backup only when the primary refuses).
     await primary.waitForEvents('upstream_connected', 2);
     return [a, b];
@@ -127,12 +121,10 @@ describe('Converse.js across a gateway drain (nginx, two gateways)', () => {
     await waitUntil(() => b.sockets[b.sockets.length - 1]!.received.some((f) => f.startsWith('<presence') && f.includes(`from="${alice.jid}/`) || f.includes(`from='${alice.jid}/`)), 'bob sees alice again', 60_000);
     await waitUntil(() => a.sockets[a.sockets.length - 1]!.received.some((f) => f.startsWith('<presence') && f.includes(`from="${bob.jid}/`) || f.includes(`from='${bob.jid}/`)), 'alice sees bob again', 60_000);
     const after = `after the ${round} drain ${Date.now()}`;
-    await a.send(bob.jid, after);
-    await b.waitForMessage(alice.jid, after);
+    await deliver(a, alice, b, bob, after);
     expect(b.sockets[b.sockets.length - 1]!.received.some((f) => f.startsWith('<message') && f.includes(after))).toBe(true);
     const reply = `reply after the ${round} drain ${Date.now()}`;
-    await b.send(alice.jid, reply);
-    await a.waitForMessage(bob.jid, reply);
+    await deliver(b, bob, a, alice, reply);
     await a.page.screenshot({ path: join(out, `${round}-alice.png`) });
     for (const tab of [a, b]) {
       for (const s of tab.sockets) {

@@ -21,7 +21,7 @@ import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, framesNotOneElement, framesWith } from '../helpers/converse';
+import { ConverseTab, deliver, framesNotOneElement, framesWith, startChat } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePort } from '../helpers/net';
 
@@ -122,18 +122,11 @@ describe('Converse.js through nginx', () => {
     const a = await ConverseTab.open(browser.context, `${site}/`);
     const b = await ConverseTab.open(browser.context, `${site}/`);
     try {
-      await a.login(alice.jid, alice.password);
-      await b.login(bob.jid, bob.password);
-      await a.waitForContactStatus(bob.jid, 'online');
-      await b.waitForContactStatus(alice.jid, 'online');
-      await a.openChat(bob.jid);
-      await b.openChat(alice.jid);
+      await startChat(a, alice, b, bob);
       const toBob = `through nginx to bob ${Date.now()} <&> “quotes”`;
-      await a.send(bob.jid, toBob);
-      await b.waitForMessage(alice.jid, toBob);
+      await deliver(a, alice, b, bob, toBob);
       const toAlice = `and back to alice ${Date.now()}`;
-      await b.send(alice.jid, toAlice);
-      await a.waitForMessage(bob.jid, toAlice);
+      await deliver(b, bob, a, alice, toAlice);
       await a.page.screenshot({ path: join(out, 'guide-alice.png') });
       await b.page.screenshot({ path: join(out, 'guide-bob.png') });
       process.stdout.write(`screenshots: ${out}\n`);

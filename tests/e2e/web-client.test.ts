@@ -14,7 +14,7 @@ import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, framesNotOneElement, framesWith } from '../helpers/converse';
+import { ConverseTab, deliver, framesNotOneElement, framesWith, startChat } from '../helpers/converse';
 
 jest.setTimeout(120_000);
 
@@ -116,19 +116,13 @@ describe('the served Converse.js page (--web-client on), no proxy', () => {
     const a = await ConverseTab.open(browser.context, root);
     const b = await ConverseTab.open(browser.context, root);
     try {
-      await a.login(alice.username, alice.password); // default_domain: the bare name is enough
-      await b.login(bob.jid, bob.password);
-      await a.waitForContactStatus(bob.jid, 'online');
-      await b.waitForContactStatus(alice.jid, 'online');
-      await a.openChat(bob.jid);
-      await b.openChat(alice.jid);
+      await startChat(a, { ...alice, login: alice.username }, b, bob); // default_domain: the bare name is enough
       const toBob = `hello bob from alice ${Date.now()} — ünïcode ✓`;
       await a.send(bob.jid, toBob);
       await b.waitForMessage(alice.jid, toBob);
       await a.waitForMessage(bob.jid, toBob);
       const toAlice = `hi alice, bob here ${Date.now()}`;
-      await b.send(alice.jid, toAlice);
-      await a.waitForMessage(bob.jid, toAlice);
+      await deliver(b, bob, a, alice, toAlice);
       await a.page.screenshot({ path: join(out, 'alice.png') });
       await b.page.screenshot({ path: join(out, 'bob.png') });
       process.stdout.write(`screenshots: ${out}\n`);

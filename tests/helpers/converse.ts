@@ -140,6 +140,32 @@ export class ConverseTab {
   }
 }
 
+/** Who uses a tab: the JID the other user sees, the password, and what is typed in the login form (default: the JID). */
+export interface ChatUser {
+  readonly jid: string;
+  readonly password: string;
+  readonly login?: string;
+}
+
+/**
+ * The start of every two-user test: both tabs log in, each sees the other online in its roster, and
+ * each opens a chat with the other.
+ */
+export async function startChat(a: ConverseTab, alice: ChatUser, b: ConverseTab, bob: ChatUser): Promise<void> {
+  await a.login(alice.login ?? alice.jid, alice.password);
+  await b.login(bob.login ?? bob.jid, bob.password);
+  await a.waitForContactStatus(bob.jid, 'online');
+  await b.waitForContactStatus(alice.jid, 'online');
+  await a.openChat(bob.jid);
+  await b.openChat(alice.jid);
+}
+
+/** `from` (used by `sender`) sends `text` to `recipient`, and it shows in `to`'s chat with `sender`. */
+export async function deliver(from: ConverseTab, sender: ChatUser, to: ConverseTab, recipient: ChatUser, text: string): Promise<void> {
+  await from.send(recipient.jid, text);
+  await to.waitForMessage(sender.jid, text);
+}
+
 /**
  * RFC 7395 §3.3.3: each WebSocket message is exactly one complete XML element. Returns the frames
  * that are not (empty when all are), parsed with a real XML parser.
