@@ -123,8 +123,10 @@ export class Gateway {
   private readonly trusted;
   private readonly probe: UpstreamProbe;
   private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
-  /** One `warn` per refused Origin per minute, at most 1000 Origins remembered. */
-  /** Refused Origins: a warn line per Origin per window (a page retrying in a loop or a scanner cycling made-up Origins must not flood the log). */
+  /**
+   * Refused Origins: one warn line per Origin per minute, at most 1000 Origins remembered (a page
+   * retrying in a loop, or a scanner cycling made-up Origins, must not flood the log).
+   */
   private readonly originWarnings = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
   /** The Converse.js page (--web-client on), else null. */
   private readonly webClient: WebClient | null;

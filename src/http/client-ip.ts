@@ -18,7 +18,6 @@ export function normalizeAddress(addr: string): string {
   return addr.startsWith('::ffff:') && isIP(addr.slice(7)) === 4 ? addr.slice(7) : addr;
 }
 
-
 /** Addresses in a `Forwarded` header, in order (`for=1.2.3.4`, `for="[2001:db8::1]:4711"`). */
 function forwardedFor(header: string): string[] {
   const out: string[] = [];
