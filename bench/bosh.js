@@ -20,11 +20,11 @@
  * Options: --sessions N (idle, 1000) --echo-sessions S (50) --seconds T (5) --no-write
  * The load generator runs in this process (one core of a 2-core machine); figures are relative.
  */
-const fs = require('node:fs');
 const http = require('node:http');
-const path = require('node:path');
 const WebSocket = require('ws');
 const sys = require('./lib/system');
+const results = require('./lib/results');
+const { Harness } = require('./lib/harness');
 
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
@@ -38,19 +38,11 @@ const P = {
 };
 const WRITE = !SMOKE && !flag('--no-write');
 const HARD_DEADLINE_MS = SMOKE ? 90_000 : 10 * 60_000;
-const RESULTS = path.join(__dirname, 'RESULTS.md');
 const NS = "xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'";
 const PLAIN = Buffer.from('\0bench\0bench').toString('base64');
 
-const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
-const failures = [];
-const check = (ok, what) => {
-  if (!ok) {
-    failures.push(what);
-    log(`FAIL: ${what}`);
-  }
-  return ok;
-};
+const harness = new Harness('bench/bosh.js', HARD_DEADLINE_MS);
+const { log, check, started } = harness;
 
 // ---------------------------------------------------------------------------- BOSH client
 
@@ -255,15 +247,11 @@ function table(rows) {
 }
 
 async function main() {
-  const deadline = setTimeout(() => {
-    console.error(`bench/bosh.js: hard deadline of ${HARD_DEADLINE_MS / 1000} s passed`);
-    process.exit(1);
-  }, HARD_DEADLINE_MS);
-  deadline.unref();
   const fake = await sys.startFake();
-  let gw = null;
+  started.push(fake);
   try {
-    gw = await sys.startGateway({ upstreamPort: fake.port, workers: 1, name: 'gateway-w1' });
+    const gw = await sys.startGateway({ upstreamPort: fake.port, workers: 1, name: 'gateway-w1' });
+    started.push(gw);
     const rows = [];
     rows.push(await measure('WebSocket (RFC 7395)', gw, (port) => new WsUser(port)));
     rows.push(await measure('BOSH (XEP-0206)', gw, (port) => new BoshUser(port)));
@@ -272,28 +260,12 @@ async function main() {
     const text = table(rows);
     console.log(`\n${text}\n`);
     if (WRITE) {
-      const begin = '<!-- BEGIN bench/bosh.js (generated; rewritten by each run) -->';
-      const end = '<!-- END bench/bosh.js -->';
-      const section = `${begin}\n### BOSH next to WebSocket (${new Date().toISOString().slice(0, 16)}Z, gateway --workers 1, fake c2s)\n\n${text}\n\n${end}`;
-      let results = fs.readFileSync(RESULTS, 'utf8');
-      const i = results.indexOf(begin);
-      const j = results.indexOf(end);
-      results = i >= 0 && j > i ? results.slice(0, i) + section + results.slice(j + end.length) : `${results.trimEnd()}\n\n${section}\n`;
-      fs.writeFileSync(RESULTS, results);
+      const where = results.writeSection('bosh.js', 'full', `### BOSH next to WebSocket (${new Date().toISOString().slice(0, 16)}Z, gateway --workers 1, fake c2s)\n\n${text}`);
+      log(`wrote the BOSH section of ${where}`);
     }
   } finally {
     agent.destroy();
-    await gw?.stop();
-    await fake.stop();
   }
-  if (failures.length > 0) {
-    console.error(`bench/bosh.js: ${failures.length} failure(s):\n${failures.slice(0, 10).join('\n')}`);
-    process.exit(1);
-  }
-  process.exit(0);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+harness.finish(main(), `bosh: every login and echo worked (${SMOKE ? 'smoke' : 'full'})`);

@@ -42,6 +42,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { LoadgenPool } = require('./lib/loadgen');
 const sys = require('./lib/system');
+const { Harness } = require('./lib/harness');
 const results = require('./lib/results');
 
 const argv = process.argv.slice(2);
@@ -68,27 +69,9 @@ const P = {
 const WRITE = KIND === 'smoke' ? flag('--write') : !flag('--no-write');
 const HARD_DEADLINE_MS = SMOKE ? 120_000 : 20 * 60_000;
 
-const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
-const failures = [];
-function check(ok, what) {
-  if (!ok) {
-    failures.push(what);
-    log(`FAIL: ${what}`);
-  }
-  return ok;
-}
-
+const harness = new Harness('bench/run.js', HARD_DEADLINE_MS);
+const { log, check, started } = harness;
 let pool = null;
-const started = [];
-async function cleanup() {
-  if (pool) pool.stop();
-  await Promise.all(started.map((t) => t.stop().catch(() => {})));
-}
-const deadline = setTimeout(() => {
-  console.error(`bench/run.js: hard deadline of ${HARD_DEADLINE_MS / 1000} s reached; stopping`);
-  cleanup().finally(() => process.exit(1));
-}, HARD_DEADLINE_MS);
-deadline.unref();
 
 // ------------------------------------------------------------------------------ measurements
 
@@ -357,6 +340,7 @@ async function mainBench() {
   const fake = await sys.startFake();
   started.push(fake);
   pool = await LoadgenPool.start(P.loadgens);
+  started.push(pool);
   const floor = await sys.startFloor({ upstreamPort: fake.port });
   started.push(floor);
   const gw1 = await sys.startGateway({ upstreamPort: fake.port, workers: 1 });
@@ -398,7 +382,7 @@ async function mainBench() {
       await runFamily([s.gwp, s.pws], { trafficFirst: true });
     }
   }
-  await cleanup();
+  await harness.cleanup();
   const minutes = ((Date.now() - t0) / 60_000).toFixed(1);
 
   const rows = [s.floor, s.gw1, s.gw2, s.gwp, s.pws].filter(Boolean);
@@ -461,6 +445,7 @@ async function mainProfile() {
   const fake = await sys.startFake();
   started.push(fake);
   pool = await LoadgenPool.start(P.loadgens);
+  started.push(pool);
   const sections = [];
   const seconds = num('--profile-seconds', 12);
   const perEcho = {};
@@ -541,7 +526,7 @@ ${lines.map((l, i) => `| ${i + 1} | ${l.where} | \`${l.fn}\` | ${f1(l.us / 1000)
     sections.splice(1, 0, side);
   }
   if (!flag('--no-heap') && phases.includes('heap')) sections.push(await heapPhase(dir, fake));
-  await cleanup();
+  await harness.cleanup();
   const body = `# Gateway CPU profile (\`node bench/run.js --profile\`)
 
 \`\`\`
@@ -657,18 +642,4 @@ ${rows.map((x) => `| ${x.type} | \`${x.name.replace(/\|/g, '\\|').replace(/`/g, 
   return section;
 }
 
-(KIND === 'profile' ? mainProfile() : mainBench())
-  .then(async () => {
-    await cleanup();
-    if (failures.length > 0) {
-      console.error(`\n${failures.length} check(s) failed:\n- ${failures.join('\n- ')}`);
-      process.exit(1);
-    }
-    log(`${KIND}: all scenarios worked`);
-    process.exit(0);
-  })
-  .catch(async (err) => {
-    console.error(err && err.stack ? err.stack : err);
-    await cleanup();
-    process.exit(1);
-  });
+harness.finish(KIND === 'profile' ? mainProfile() : mainBench(), `${KIND}: all scenarios worked`);

@@ -27,6 +27,8 @@
  *          --no-floor. Bounded: every wait has a deadline; a hard deadline (10 min; smoke 2 min) ends the run.
  */
 const sys = require('./lib/system');
+const { Harness } = require('./lib/harness');
+const { openFileLimit } = require('../dist/util/fd-limit');
 const results = require('./lib/results');
 const { LoadgenPool } = require('./lib/loadgen');
 
@@ -35,14 +37,10 @@ const flag = (name) => argv.includes(name);
 const num = (name, fallback) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : fallback);
 const SMOKE = flag('--smoke');
 /**
- * The hard "Max open files" limit of this process, which its children inherit and which only
- * CAP_SYS_RESOURCE can raise (a container usually lacks it; prlimit then fails).
+ * The hard open-file limit of this process, which its children inherit and which only
+ * CAP_SYS_RESOURCE can raise (a container usually lacks it; prlimit then fails); no cap when unknown or unlimited.
  */
-function hardNofile() {
-  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(require('node:fs').readFileSync('/proc/self/limits', 'utf8'));
-  return m === null || m[1] === 'unlimited' ? Infinity : Number(m[1]);
-}
-const HARD_NOFILE = hardNofile();
+const HARD_NOFILE = openFileLimit(undefined, 'hard') ?? Infinity;
 /** A single-process relay holds two descriptors per session (WebSocket and upstream TCP), plus its own. */
 const RELAY_OWN_FDS = 200;
 const FULL_N = 10_000;
@@ -67,26 +65,9 @@ const N_NOTE = !SMOKE && N === FITTING_N && N < FULL_N
   ? `N = ${N}, not ${FULL_N}: each relay process holds two descriptors per session and this machine's hard open-file limit is ${HARD_NOFILE} per process, which only CAP_SYS_RESOURCE can raise (not available here)`
   : null;
 
-const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
-const failures = [];
-function check(ok, what) {
-  if (!ok) {
-    failures.push(what);
-    log(`FAIL: ${what}`);
-  }
-  return ok;
-}
-
+const harness = new Harness('bench/storm.js', HARD_DEADLINE_MS);
+const { log, check, started } = harness;
 let pool = null;
-const started = [];
-async function cleanup() {
-  if (pool) pool.stop();
-  await Promise.all(started.map((t) => t.stop().catch(() => {})));
-}
-setTimeout(() => {
-  console.error(`bench/storm.js: hard deadline of ${HARD_DEADLINE_MS / 1000} s reached; stopping`);
-  cleanup().finally(() => process.exit(1));
-}, HARD_DEADLINE_MS).unref();
 
 /** Listen-queue overflows and drops so far, machine-wide (/proc/net/netstat TcpExt): SYNs a full accept queue turned away. */
 function listenDrops() {
@@ -232,6 +213,7 @@ async function main() {
   const fake = await sys.startFake({ nofile: NOFILE });
   started.push(fake);
   pool = await LoadgenPool.start(LOADGENS);
+  started.push(pool);
   const rows = [await storm('gateway', fake)];
   if (!flag('--no-floor')) rows.push(await storm('floor', fake));
   const t = table(rows);
@@ -255,18 +237,4 @@ ${t}
   log(`wrote the storm section of ${where}`);
 }
 
-main()
-  .then(async () => {
-    await cleanup();
-    if (failures.length > 0) {
-      console.error(`\n${failures.length} check(s) failed:\n- ${failures.join('\n- ')}`);
-      process.exit(1);
-    }
-    log('storm: every session came back');
-    process.exit(0);
-  })
-  .catch(async (err) => {
-    console.error(err && err.stack ? err.stack : err);
-    await cleanup();
-    process.exit(1);
-  });
+harness.finish(main(), 'storm: every session came back');

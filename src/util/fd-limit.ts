@@ -5,8 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 
-/** The soft "Max open files" limit, or null when it cannot be read or is unlimited. */
-export function openFileLimit(limitsText?: string): number | null {
+/**
+ * The "Max open files" limit, or null when it cannot be read or is unlimited: the soft one (what the
+ * process may open now) or the hard one (the most it can raise itself to without CAP_SYS_RESOURCE).
+ */
+export function openFileLimit(limitsText?: string, which: 'soft' | 'hard' = 'soft'): number | null {
   let text = limitsText;
   if (text === undefined) {
     try {
@@ -15,9 +18,10 @@ export function openFileLimit(limitsText?: string): number | null {
       return null;
     }
   }
-  const m = /^Max open files\s+(\S+)/m.exec(text);
-  if (!m || m[1] === 'unlimited') return null;
-  const n = Number(m[1]);
+  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text);
+  const value = m?.[which === 'soft' ? 1 : 2];
+  if (value === undefined || value === 'unlimited') return null;
+  const n = Number(value);
   return Number.isFinite(n) ? n : null;
 }
 

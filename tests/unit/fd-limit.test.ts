@@ -7,6 +7,12 @@ describe('openFileLimit', () => {
     expect(openFileLimit('Max open files            unlimited            unlimited            files\n')).toBeNull();
     expect(openFileLimit('nothing here')).toBeNull();
   });
+  it('reads the hard limit when asked (soft and hard differ here)', () => {
+    const text = 'Max open files            1024                 524288               files\n';
+    expect(openFileLimit(text)).toBe(1024);
+    expect(openFileLimit(text, 'hard')).toBe(524288);
+    expect(openFileLimit('Max open files            1024                 unlimited            files\n', 'hard')).toBeNull();
+  });
   it('reads this process on Linux', () => {
     expect(openFileLimit()).toBeGreaterThan(0);
   });
