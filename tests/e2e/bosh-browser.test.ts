@@ -6,10 +6,10 @@
  * restart included), sends itself a chat message, receives it and terminates. A page from an origin
  * not in `allowedOrigins` gets no CORS answer, which strophe reports as a failed connection.
  */
-import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
-import { launchChromium, type Chromium } from '../helpers/chromium';
-import { startGateway, type RunningGateway } from '../helpers/gateway';
-import { runStrophePage, startStrophePageServer, type PageResult, type PageServer } from '../helpers/strophe-page';
+import type { ProsodyInstance } from '../../tools/demo/prosody';
+import type { Chromium } from '../helpers/chromium';
+import type { RunningGateway } from '../helpers/gateway';
+import { runStrophePage, startStropheRig, type PageResult, type PageServer, type StropheRig } from '../helpers/strophe-page';
 
 describe('Chromium + strophe.js over BOSH, cross-origin with CORS', () => {
   let prosody: ProsodyInstance;
@@ -17,22 +17,16 @@ describe('Chromium + strophe.js over BOSH, cross-origin with CORS', () => {
   let allowed: PageServer;
   let foreign: PageServer;
   let browser: Chromium | undefined;
+  let rig: StropheRig | undefined;
 
   beforeAll(async () => {
-    prosody = await startProsody();
-    allowed = await startStrophePageServer();
-    foreign = await startStrophePageServer();
-    gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort }, allowedOrigins: [allowed.origin] });
     // No request interception: Playwright would answer the CORS preflights asserted below itself.
-    browser = await launchChromium({ interceptRequests: false });
+    rig = await startStropheRig({ interceptRequests: false });
+    ({ prosody, gw, allowed, foreign, browser } = rig);
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await allowed?.close();
-    await foreign?.close();
-    await gw?.close();
-    await prosody?.stop();
+    await rig?.close();
   }, 30_000);
 
   function runPage(origin: string): Promise<PageResult> {

@@ -5,10 +5,10 @@
  * full JID, receives it and disconnects. A page from an origin not in `allowedOrigins` is refused
  * (HTTP 403 on the upgrade), which strophe reports as CONNFAIL.
  */
-import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
-import { launchChromium, type Chromium } from '../helpers/chromium';
-import { startGateway, type RunningGateway } from '../helpers/gateway';
-import { runStrophePage, startStrophePageServer, type PageResult, type PageServer } from '../helpers/strophe-page';
+import type { ProsodyInstance } from '../../tools/demo/prosody';
+import type { Chromium } from '../helpers/chromium';
+import type { RunningGateway } from '../helpers/gateway';
+import { runStrophePage, startStropheRig, type PageResult, type PageServer, type StropheRig } from '../helpers/strophe-page';
 
 describe('a real browser (Chromium + strophe.js) through the gateway', () => {
   let prosody: ProsodyInstance;
@@ -16,22 +16,16 @@ describe('a real browser (Chromium + strophe.js) through the gateway', () => {
   let allowed: PageServer;
   let foreign: PageServer;
   let browser: Chromium | undefined;
+  let rig: StropheRig | undefined;
 
   beforeAll(async () => {
-    prosody = await startProsody();
-    allowed = await startStrophePageServer();
-    foreign = await startStrophePageServer();
-    gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort }, allowedOrigins: [allowed.origin] });
-    browser = await launchChromium();
+    rig = await startStropheRig();
+    ({ prosody, gw, allowed, foreign, browser } = rig);
   }, 60_000);
 
   afterAll(async () => {
     // Every Chromium process of the profile is gone after close (none had to be killed).
-    const left = browser ? await browser.close() : [];
-    await allowed?.close();
-    await foreign?.close();
-    await gw?.close();
-    await prosody?.stop();
+    const left = rig ? await rig.close() : [];
     expect(left).toEqual([]);
   }, 30_000);
 

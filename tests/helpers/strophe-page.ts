@@ -9,6 +9,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
+import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
+import { launchChromium, type Chromium } from './chromium';
+import { startGateway, type RunningGateway } from './gateway';
 
 const PAGE_HTML = join(__dirname, '..', 'browser', 'strophe-login.html');
 const STROPHE_JS = join(__dirname, '..', '..', 'node_modules', 'strophe.js', 'dist', 'strophe.umd.min.js');
@@ -71,5 +74,48 @@ export async function runStrophePage(context: BrowserContext, origin: string, lo
     return await page.evaluate(() => (globalThis as unknown as { xmppResult: PageResult }).xmppResult);
   } finally {
     await page.close();
+  }
+}
+
+/**
+ * Everything a strophe.js browser test stands on: a private Prosody, two page servers (the allowed
+ * Origin and a foreign one), a gateway in front of Prosody that allows only the first, and Chromium.
+ * `interceptRequests: false` when the test asserts CORS preflights (Playwright would answer them).
+ */
+export interface StropheRig {
+  readonly prosody: ProsodyInstance;
+  readonly gw: RunningGateway;
+  readonly allowed: PageServer;
+  readonly foreign: PageServer;
+  readonly browser: Chromium;
+  /** Stops everything; resolves with the Chromium PIDs that had to be killed (expected: none). */
+  close(): Promise<number[]>;
+}
+
+export async function startStropheRig(options: { interceptRequests?: boolean } = {}): Promise<StropheRig> {
+  const stops: Array<() => Promise<unknown>> = [];
+  const close = async (): Promise<number[]> => {
+    let left: number[] = [];
+    for (const stop of stops.splice(0).reverse()) {
+      const r = await stop();
+      if (Array.isArray(r)) left = r as number[];
+    }
+    return left;
+  };
+  try {
+    const prosody = await startProsody();
+    stops.push(() => prosody.stop());
+    const allowed = await startStrophePageServer();
+    stops.push(() => allowed.close());
+    const foreign = await startStrophePageServer();
+    stops.push(() => foreign.close());
+    const gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort }, allowedOrigins: [allowed.origin] });
+    stops.push(() => gw.close());
+    const browser = await launchChromium({ interceptRequests: options.interceptRequests });
+    stops.push(() => browser.close());
+    return { prosody, gw, allowed, foreign, browser, close };
+  } catch (err) {
+    await close(); // nothing half-started is left behind
+    throw err;
   }
 }
