@@ -5,15 +5,15 @@
  * holds it; the same configuration without its affinity line (round robin) breaks sessions, which is
  * what the affinity is for. All traffic stays on 127.0.0.1.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { FakeServer } from '../helpers/fake-server';
 import { BoshSessionClient, children } from '../helpers/bosh-client';
-import { freePort } from '../helpers/net';
+import { freePort, waitForPort } from '../helpers/net';
+import { stopChild } from '../helpers/processes';
 
 const ROOT = join(__dirname, '..', '..');
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
@@ -23,30 +23,6 @@ const SESSIONS = 12;
 let dir: string;
 let server: FakeServer;
 const replicas: RunningGateway[] = [];
-
-async function waitForPort(port: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`did not start listening on ${port}:\n${what()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stop(child: ChildProcess | null, signal: NodeJS.Signals): Promise<void> {
-  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
 
 /** One session through the proxy: create, a message echoed by the fake server, terminate. */
 async function session(url: string): Promise<'ok' | string> {
@@ -118,7 +94,7 @@ describe('nginx (deploy/nginx/xmpp-websocket.conf, upstream xmpp_bosh)', () => {
       await waitForPort(port, () => readFileSync(join(prefix, 'error.log'), 'utf8'));
       await fn(`https://127.0.0.1:${port}/http-bind`);
     } finally {
-      await stop(nginx, 'SIGQUIT');
+      await stopChild(nginx, 'SIGQUIT', 5000);
     }
   }
 
@@ -167,7 +143,7 @@ describe('HAProxy (deploy/haproxy/haproxy.cfg, backend xmpp_bosh)', () => {
       await waitForPort(port, () => output);
       await fn(`https://127.0.0.1:${port}/http-bind`);
     } finally {
-      await stop(haproxy, 'SIGTERM');
+      await stopChild(haproxy, 'SIGTERM', 5000);
     }
   }
 

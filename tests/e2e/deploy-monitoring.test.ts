@@ -25,7 +25,8 @@ import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { tryGateway } from '../../tools/demo/try-client';
 import { parseCli } from '../../src/config';
 import { freePort, httpGet as get } from '../helpers/net';
-import { PROMETHEUS, PROMTOOL, PROM_DIR, startPrometheus, stop, until, withoutKubernetesSd, type RunningPrometheus, type ScrapeConfig } from '../helpers/prometheus';
+import { PROMETHEUS, PROMTOOL, PROM_DIR, startPrometheus, until, withoutKubernetesSd, type RunningPrometheus, type ScrapeConfig } from '../helpers/prometheus';
+import { stopChild } from '../helpers/processes';
 
 const ROOT = join(__dirname, '..', '..');
 const DASHBOARD = join(ROOT, 'grafana', 'dashboards', 'xmpp-ws-gateway.json');
@@ -124,7 +125,7 @@ describe('deploy/prometheus and grafana', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await stop(gateway);
+    await stopChild(gateway);
     await prosody?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

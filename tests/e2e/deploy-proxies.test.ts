@@ -21,7 +21,7 @@ import { defaultConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { tryGateway } from '../../tools/demo/try-client';
-import { freePort } from '../helpers/net';
+import { freePort, waitForPort } from '../helpers/net';
 
 const ROOT = join(__dirname, '..', '..');
 const APACHE = ['/usr/sbin/apache2', '/usr/sbin/httpd'].find((p) => existsSync(p));
@@ -31,22 +31,6 @@ const IS_ROOT = process.getuid?.() === 0;
 /** The gateway's default --ping-interval, which every proxy timeout must exceed. */
 const PING_INTERVAL_S = defaultConfig().pingIntervalMs / 1000;
 
-
-async function waitForPort(port: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`did not start listening on ${port}:\n${what()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Processes of a process group, other than its leader. */
 function groupMembers(pgid: number): number[] {

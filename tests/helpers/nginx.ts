@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
+import { waitForPort } from './net';
 import { join } from 'node:path';
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => {
@@ -64,19 +64,11 @@ export async function startNginx(dir: string, config: string, ports: readonly nu
     }
   };
   const deadline = Date.now() + 10_000;
-  for (const port of ports) {
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) break;
-      if (Date.now() > deadline || child.exitCode !== null) {
-        child.kill('SIGKILL');
-        throw new Error(`nginx did not start: ${errorLog()}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  try {
+    for (const port of ports) await waitForPort(port, errorLog, { deadline, exited: () => child.exitCode !== null });
+  } catch {
+    child.kill('SIGKILL');
+    throw new Error(`nginx did not start: ${errorLog()}`);
   }
   return {
     configFile,

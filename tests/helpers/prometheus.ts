@@ -3,11 +3,12 @@
  * (deploy/prometheus/), scraping targets on 127.0.0.1 every second, for tests that check what an
  * operator would see. Also the small process helpers those tests share.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { freePort, httpGet } from './net';
+import { stopChild } from './processes';
 
 export const PROM_DIR = join(__dirname, '..', '..', 'deploy', 'prometheus');
 export const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
@@ -30,16 +31,6 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-/** Stops a child process: `signal`, then SIGKILL after 10 s. */
-export async function stop(child: ChildProcess | null, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** The scrape config as Debian's build of Prometheus (without Kubernetes service discovery) accepts it. */
@@ -104,7 +95,7 @@ export async function startPrometheus(dir: string, targets: string[], labels: Re
     const r = JSON.parse((await httpGet(`http://127.0.0.1:${port}/api/v1/rules`)).body) as { data: { groups: Array<{ rules: RuleState[] }> } };
     return r.data.groups.flatMap((g) => g.rules);
   };
-  const running: RunningPrometheus = { port, output: () => out, query, rules, stop: () => stop(child) };
+  const running: RunningPrometheus = { port, output: () => out, query, rules, stop: () => stopChild(child) };
   try {
     const selector = Object.entries(labels).map(([k, v]) => `, ${k}="${v}"`).join('');
     await until(`Prometheus to scrape ${targets.join(', ')} (${out})`, async () => {
@@ -112,7 +103,7 @@ export async function startPrometheus(dir: string, targets: string[], labels: Re
       return r.status === 'success' && r.data.result.length === targets.length ? true : undefined;
     }, 40_000);
   } catch (err) {
-    await stop(child);
+    await stopChild(child);
     throw err;
   }
   return running;
