@@ -16,14 +16,14 @@
  * on the wire (DevTools: no WebSocket, only BOSH POSTs to the expected URL) and in the gateway's log.
  * Screenshots are kept in test-output/e2e-converse-bosh-proxied/.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, deliver, startChat } from '../helpers/converse';
+import { ConverseTab, deliver, startChat, writeConversePage } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePort } from '../helpers/net';
 
@@ -85,19 +85,9 @@ describe('Converse.js with bosh_service_url through nginx and cross-origin', () 
     const other = `server {\n    listen 127.0.0.1:${pagePort};\n    location / { root ${html}; index index.html; }\n}`;
     nginx = await startNginx(dir, [mainPrelude(dir), 'http {', httpPrelude(dir), site, other, '}'].join('\n'), [sitePort, pagePort]);
 
-    const page = (settingsScript: string): string => [
-      '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Converse</title>',
-      '<link rel="stylesheet" href="/dist/converse.min.css">',
-      '<script type="module" src="/dist/converse.min.js"></script>',
-      `<script type="module" src="/${settingsScript}"></script>`,
-      '</head><body class="converse-fullscreen"></body></html>',
-    ].join('\n');
     const common = { view_mode: 'fullscreen', authentication: 'login', assets_path: '/dist/', discover_connection_methods: false, allow_logout: true };
-    writeFileSync(join(html, 'index.html'), page('same-origin.js'));
-    writeFileSync(join(html, 'same-origin.js'), `window.converse.initialize(${JSON.stringify({ ...common, bosh_service_url: '/http-bind' })});\n`);
-    writeFileSync(join(html, 'cors.html'), page('cors.js'));
-    writeFileSync(join(html, 'cors.js'), `window.converse.initialize(${JSON.stringify({ ...common, bosh_service_url: `http://127.0.0.1:${direct.port}/http-bind` })});\n`);
-    for (const f of ['index.html', 'same-origin.js', 'cors.html', 'cors.js']) chmodSync(join(html, f), 0o644);
+    writeConversePage(html, 'index.html', 'same-origin.js', { ...common, bosh_service_url: '/http-bind' });
+    writeConversePage(html, 'cors.html', 'cors.js', { ...common, bosh_service_url: `http://127.0.0.1:${direct.port}/http-bind` });
 
     // No Playwright interception: it would answer the CORS preflights itself (see launchChromium).
     browser = await launchChromium({ ignoreHTTPSErrors: true, interceptRequests: false });

@@ -12,14 +12,14 @@
  *    `<open/>`; mid-session it reconnects to its configured URL, which is why the redirect target
  *    must be the load-balanced public URL (README, "Graceful drain").
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { CliGateway } from '../helpers/cli';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, deliver, framesNotOneElement, startChat } from '../helpers/converse';
+import { ConverseTab, deliver, framesNotOneElement, startChat, writeConversePage } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePort } from '../helpers/net';
 import { waitUntil } from '../helpers/raw-xmpp';
@@ -74,18 +74,10 @@ describe('Converse.js across a gateway drain (nginx, two gateways)', () => {
       '}',
     ].join('\n');
     nginx = await startNginx(dir, config, [sitePort]);
-    writeFileSync(join(html, 'index.html'), [
-      '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Converse</title>',
-      '<link rel="stylesheet" href="/dist/converse.min.css">',
-      '<script type="module" src="/dist/converse.min.js"></script>',
-      '<script type="module" src="/settings.js"></script>',
-      '</head><body class="converse-fullscreen"></body></html>',
-    ].join('\n'));
-    writeFileSync(join(html, 'settings.js'), `window.converse.initialize(${JSON.stringify({
+    writeConversePage(html, 'index.html', 'settings.js', {
       websocket_url: `wss://localhost:${sitePort}/xmpp-websocket`, view_mode: 'fullscreen', authentication: 'login',
       auto_reconnect: true, discover_connection_methods: false, assets_path: '/dist/',
-    })});\n`);
-    for (const f of ['index.html', 'settings.js']) chmodSync(join(html, f), 0o644);
+    });
     browser = await launchChromium({ ignoreHTTPSErrors: true });
   }, 120_000);
 

@@ -14,14 +14,14 @@
  *
  * Screenshots are kept in test-output/e2e-converse-nginx/.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { findConversePackage } from '../../src/http/web-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, deliver, framesNotOneElement, framesWith, startChat } from '../helpers/converse';
+import { ConverseTab, deliver, framesNotOneElement, framesWith, startChat, writeConversePage } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePort } from '../helpers/net';
 
@@ -87,21 +87,11 @@ describe('Converse.js through nginx', () => {
     const config = [mainPrelude(dir), fill(guide, /^http \{$/m, `http {\n${httpPrelude(dir)}\n${shipped}\n`)].join('\n');
     nginx = await startNginx(dir, config, [guidePort, webPort]);
 
-    const page = (settingsScript: string): string => [
-      '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Converse</title>',
-      '<link rel="stylesheet" href="/dist/converse.min.css">',
-      '<script type="module" src="/dist/converse.min.js"></script>',
-      `<script type="module" src="/${settingsScript}"></script>`,
-      '</head><body class="converse-fullscreen"></body></html>',
-    ].join('\n');
     const common = { view_mode: 'fullscreen', authentication: 'login', auto_reconnect: true, assets_path: '/dist/' };
     // The guide's page: websocket_url as the guide says, wss://<site>/xmpp-websocket.
-    writeFileSync(join(html, 'index.html'), page('converse-settings.js'));
-    writeFileSync(join(html, 'converse-settings.js'), `window.converse.initialize(${JSON.stringify({ ...common, websocket_url: `wss://localhost:${guidePort}/xmpp-websocket`, discover_connection_methods: false })});\n`);
+    writeConversePage(html, 'index.html', 'converse-settings.js', { ...common, websocket_url: `wss://localhost:${guidePort}/xmpp-websocket`, discover_connection_methods: false });
     // A page that knows only the domain: XEP-0156 finds the endpoint.
-    writeFileSync(join(html, 'discover.html'), page('discover-settings.js'));
-    writeFileSync(join(html, 'discover-settings.js'), `window.converse.initialize(${JSON.stringify({ ...common, discover_connection_methods: true })});\n`);
-    for (const f of ['index.html', 'converse-settings.js', 'discover.html', 'discover-settings.js']) chmodSync(join(html, f), 0o644);
+    writeConversePage(html, 'discover.html', 'discover-settings.js', { ...common, discover_connection_methods: true });
 
     browser = await launchChromium({ ignoreHTTPSErrors: true });
   }, 120_000);

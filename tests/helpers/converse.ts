@@ -4,6 +4,8 @@
  * (from the DevTools protocol) and each frame both ways, every HTTP request (to prove no BOSH), and
  * the console (CSP violations, errors).
  */
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
 import type { BrowserContext, Page } from 'playwright-core';
 
@@ -138,6 +140,23 @@ export class ConverseTab {
   cspViolations(): string[] {
     return this.console.filter((l) => /Content Security Policy/i.test(l));
   }
+}
+
+/**
+ * A Converse.js page in `dir` (served by a test's nginx, with Converse's `dist/` under `/dist/`):
+ * `htmlFile` loads Converse and `scriptFile`, which calls `converse.initialize(settings)`. Both are
+ * made world-readable, since nginx's workers may run as another user.
+ */
+export function writeConversePage(dir: string, htmlFile: string, scriptFile: string, settings: object): void {
+  writeFileSync(join(dir, htmlFile), [
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Converse</title>',
+    '<link rel="stylesheet" href="/dist/converse.min.css">',
+    '<script type="module" src="/dist/converse.min.js"></script>',
+    `<script type="module" src="/${scriptFile}"></script>`,
+    '</head><body class="converse-fullscreen"></body></html>',
+  ].join('\n'));
+  writeFileSync(join(dir, scriptFile), `window.converse.initialize(${JSON.stringify(settings)});\n`);
+  for (const f of [htmlFile, scriptFile]) chmodSync(join(dir, f), 0o644);
 }
 
 /** Who uses a tab: the JID the other user sees, the password, and what is typed in the login form (default: the JID). */
