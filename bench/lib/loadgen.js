@@ -55,6 +55,24 @@ class Client {
   constructor(group, index, opts) {
     this.group = group;
     this.index = index;
+    /** Message ids stay unique across reconnects. */
+    this.seq = 0;
+    this.onLogin = null;
+    this.timer = null;
+    /** Storm mode: the see-other-uri of the server's last <close/>, when it sent one. */
+    this.redirect = null;
+    this.dropAt = 0;
+    this.attempt = 0;
+    this.begin(opts);
+  }
+
+  /** Back to the start of a login, for a reconnect to `url` (storm mode). */
+  reset(url) {
+    this.begin({ ...this.opts, url });
+  }
+
+  /** The state of one login attempt, from the WebSocket handshake on. */
+  begin(opts) {
     this.opts = opts;
     this.ws = null;
     /** 'connecting' | 'login' | 'ready' | 'closing' | 'closed' | 'failed' */
@@ -63,33 +81,10 @@ class Client {
     this.text = '';
     this.jid = null;
     this.prefix = null;
-    this.seq = 0;
     this.sent = 0;
     this.received = 0;
     this.tail = '';
     /** Send times of messages in flight, oldest first (open loop only). */
-    this.times = null;
-    this.timesHead = 0;
-    this.onLogin = null;
-    this.timer = null;
-    /** Storm mode: the see-other-uri of the server's last <close/>, when it sent one. */
-    this.redirect = null;
-    this.dropAt = 0;
-    this.attempt = 0;
-  }
-
-  /** Back to the start of a login, for a reconnect to `url` (storm mode). */
-  reset(url) {
-    this.opts = { ...this.opts, url };
-    this.ws = null;
-    this.state = 'connecting';
-    this.step = 0;
-    this.text = '';
-    this.jid = null;
-    this.prefix = null;
-    this.sent = 0;
-    this.received = 0;
-    this.tail = '';
     this.times = null;
     this.timesHead = 0;
   }
