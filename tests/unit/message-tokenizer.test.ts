@@ -17,6 +17,15 @@ describe('MessageTokenizer', () => {
     expect(ok.tokens).toHaveLength(1);
   });
 
+  it('stream mode: each input is a whole document (a BOSH body), before and after a bad one', () => {
+    const t = new MessageTokenizer({ maxElementBytes: 1000 }, 'stream');
+    const kinds = (input: string) => t.tokenize(b(input)).tokens.map((x) => x.kind);
+    expect(kinds("<body xmlns='x'><a/></body>")).toEqual(['stream-open', 'element', 'stream-close']);
+    expect(kinds("<body xmlns='x'/>")).toEqual(['stream-open', 'stream-close']);
+    expect(t.tokenize(b("<body xmlns='x'><a>")).error).toMatchObject({ condition: 'not-well-formed' });
+    expect(kinds("<?xml version='1.0'?><body xmlns='x'><b/></body>")).toEqual(['stream-open', 'element', 'stream-close']);
+  });
+
   it('keeps tokens of one message valid after later messages', () => {
     const t = new MessageTokenizer({});
     const first = t.tokenize(b("<m xmlns='jabber:client' to='a'><body>1</body></m>")).tokens[0]!;

@@ -4,9 +4,9 @@
  * elements, `</body>` the footer. No DOM; every child is bounded by --max-stanza-size while the
  * bytes are scanned. Pure: bytes in, a validated request or the reason it is a bad-request out.
  */
-import { XmlTokenizer } from '../../xml/tokenizer';
+import { MessageTokenizer } from '../../xml/message-tokenizer';
 import type { Attribute, ElementToken, TokenizerLimits } from '../../xml/tokens';
-import { toStandaloneElement } from '../../xml/standalone';
+import { extendScope, toStandaloneElement } from '../../xml/standalone';
 import { NS_CLIENT, NS_HTTPBIND, NS_XBOSH } from '../../xmpp/namespaces';
 import type { BoshCondition } from './conditions';
 
@@ -59,34 +59,26 @@ function nonNegative(value: string): number {
 
 const fail = (text: string, condition: BoshCondition = 'bad-request'): ParseResult => ({ ok: false, condition, text });
 
-/**
- * A tokenizer per gateway, reused for every body like ../../xml/message-tokenizer.ts: each body is
- * fed and ended in one synchronous call, so nothing carries over; after an error it is replaced.
- */
-export class BodyReader {
-  private tokenizer: XmlTokenizer;
+const NO_DECLARATIONS: ReadonlyMap<string, string> = new Map();
 
-  constructor(private readonly limits: Partial<TokenizerLimits>) {
-    this.tokenizer = new XmlTokenizer('stream', limits);
+/** Reads request bodies with one stream-mode tokenizer per gateway (../../xml/message-tokenizer.ts). */
+export class BodyReader {
+  private readonly tokenizer: MessageTokenizer;
+
+  constructor(limits: Partial<TokenizerLimits>) {
+    this.tokenizer = new MessageTokenizer(limits, 'stream');
   }
 
   read(bytes: Buffer): ParseResult {
-    const { tokens, error } = this.tokenizer.feed(bytes);
-    const endError = error ?? this.tokenizer.end();
-    if (endError !== null) {
-      this.tokenizer = new XmlTokenizer('stream', this.limits);
-      return fail(`not a well-formed <body/>: ${endError.text}`, endError.condition === 'policy-violation' ? 'policy-violation' : 'bad-request');
+    const { tokens, error } = this.tokenizer.tokenize(bytes);
+    if (error !== null) {
+      return fail(`not a well-formed <body/>: ${error.text}`, error.condition === 'policy-violation' ? 'policy-violation' : 'bad-request');
     }
-    this.tokenizer.restart();
     const first = tokens[0];
     const last = tokens[tokens.length - 1];
     if (first === undefined || first.kind !== 'stream-open') return fail('empty request: expected a <body/> element');
     if (last === undefined || last.kind !== 'stream-close') return fail('incomplete <body/>');
-    const scope = new Map<string, string>();
-    for (const { name, value } of first.attrs) {
-      if (name === 'xmlns') scope.set('', value);
-      else if (name.startsWith('xmlns:')) scope.set(name.slice(6), value);
-    }
+    const scope = new Map(extendScope(NO_DECLARATIONS, first.attrs));
     const colon = first.name.indexOf(':');
     const prefix = colon < 0 ? '' : first.name.slice(0, colon);
     if (first.name.slice(colon + 1) !== 'body' || scope.get(prefix) !== NS_HTTPBIND) {
