@@ -8,8 +8,7 @@
 import type * as net from 'node:net';
 import { XmlTokenizer } from '../xml/tokenizer';
 import type { ElementToken, Token } from '../xml/tokens';
-import { getAttr } from '../xml/attributes';
-import { namespaceScope, type NamespaceScope } from '../xml/standalone';
+import { localName, namespaceOf, namespaceScope, type NamespaceScope } from '../xml/standalone';
 import { escapeAttr } from '../xml/escape';
 import { startTlsOffer, type StartTlsOffer } from '../xmpp/features';
 import { NS_CLIENT, NS_STREAMS, NS_TLS } from '../xmpp/namespaces';
@@ -34,9 +33,7 @@ export const STARTTLS_REQUEST = `<starttls xmlns='${NS_TLS}'/>`;
 
 /** Local name and namespace of a top-level element under the stream's scope. */
 function nameOf(el: ElementToken, scope: NamespaceScope): { local: string; ns: string | undefined } {
-  const colon = el.name.indexOf(':');
-  const prefix = colon < 0 ? '' : el.name.slice(0, colon);
-  return { local: el.name.slice(colon + 1), ns: getAttr(el.attrs, prefix === '' ? 'xmlns' : `xmlns:${prefix}`) ?? scope.get(prefix) };
+  return { local: localName(el.name), ns: namespaceOf(el, scope) };
 }
 
 /**
@@ -63,8 +60,7 @@ export function negotiateStartTls(socket: net.Socket, domain: string, maxElement
   const onToken = (token: Token): boolean => {
     if (token.kind === 'stream-open') {
       const s = namespaceScope(token);
-      const colon = token.name.indexOf(':');
-      if (token.name.slice(colon + 1) !== 'stream' || s.get(colon < 0 ? '' : token.name.slice(0, colon)) !== NS_STREAMS) {
+      if (localName(token.name) !== 'stream' || namespaceOf(token, s) !== NS_STREAMS) {
         settle({ kind: 'failed', message: `server stream header <${token.name}> is not in ${NS_STREAMS}` });
         return false;
       }

@@ -12,7 +12,6 @@
 import { childrenOf, type Child } from '../xml/children';
 import { extendScope, localName, namespaceOf, type NamespaceScope } from '../xml/standalone';
 import type { ElementToken } from '../xml/tokens';
-import { getAttr } from '../xml/attributes';
 import { scopedChildren } from '../xml/scoped-children';
 import { NS_SASL, NS_SASL2, NS_SASL_CB, NS_TLS } from './namespaces';
 
@@ -134,10 +133,8 @@ export function stripChannelBinding(features: ElementToken, scope: NamespaceScop
 
 /** Is this client element `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>` (never offered to it)? */
 export function isClientStartTls(el: ElementToken): boolean {
-  const colon = el.name.indexOf(':');
-  if (el.name.slice(colon + 1) !== 'starttls') return false;
-  const prefix = colon < 0 ? '' : el.name.slice(0, colon);
-  return getAttr(el.attrs, prefix === '' ? 'xmlns' : `xmlns:${prefix}`) === NS_TLS;
+  // A client element's namespace is declared on itself (RFC 7395 §3.3.3: each element stands alone).
+  return localName(el.name) === 'starttls' && namespaceOf(el, null) === NS_TLS;
 }
 
 /** RFC 6120 §5.4.2.2: the answer to a STARTTLS the gateway cannot do; the stream is then closed. */

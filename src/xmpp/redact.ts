@@ -6,15 +6,12 @@
  * 300-byte excerpts of bad XML.
  */
 
+import { localName } from '../xml/standalone';
+
 const SASL_ELEMENTS = new Set(['auth', 'response', 'challenge', 'success', 'failure', 'abort']);
 export const TRACE_MAX_BYTES = 300;
 /** `password` in any case: UTF-8 bytes, scanned without decoding the whole element. */
 const PASSWORD = Buffer.from('password');
-
-function localName(qname: string): string {
-  const colon = qname.indexOf(':');
-  return colon < 0 ? qname : qname.slice(colon + 1);
-}
 
 function mentionsPassword(bytes: Buffer): boolean {
   // Case-insensitive search for ASCII "password" without allocating a lower-cased copy.

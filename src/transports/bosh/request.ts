@@ -6,7 +6,7 @@
  */
 import { MessageTokenizer } from '../../xml/message-tokenizer';
 import type { Attribute, ElementToken, TokenizerLimits } from '../../xml/tokens';
-import { extendScope, toStandaloneElement } from '../../xml/standalone';
+import { extendScope, localName, namespaceOf, toStandaloneElement } from '../../xml/standalone';
 import { NS_CLIENT, NS_HTTPBIND, NS_XBOSH } from '../../xmpp/namespaces';
 import type { BoshCondition } from './conditions';
 
@@ -79,9 +79,7 @@ export class BodyReader {
     if (first === undefined || first.kind !== 'stream-open') return fail('empty request: expected a <body/> element');
     if (last === undefined || last.kind !== 'stream-close') return fail('incomplete <body/>');
     const scope = new Map(extendScope(NO_DECLARATIONS, first.attrs));
-    const colon = first.name.indexOf(':');
-    const prefix = colon < 0 ? '' : first.name.slice(0, colon);
-    if (first.name.slice(colon + 1) !== 'body' || scope.get(prefix) !== NS_HTTPBIND) {
+    if (localName(first.name) !== 'body' || namespaceOf(first, null) !== NS_HTTPBIND) {
       return fail(`the request must be a <body xmlns='${NS_HTTPBIND}'/> element (XEP-0124 §4), got <${first.name}>`);
     }
     // Children that inherit the default namespace: httpbind (or none) means jabber:client here.

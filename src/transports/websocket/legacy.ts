@@ -9,6 +9,7 @@ import { XmlTokenizer } from '../../xml/tokenizer';
 import type { Attribute, TokenizerLimits } from '../../xml/tokens';
 import { NS_CLIENT, NS_STREAMS } from '../../xmpp/namespaces';
 import { escapeAttr } from '../../xml/escape';
+import { namespaceOf } from '../../xml/standalone';
 
 export type LegacyMessage =
   | { readonly kind: 'header'; readonly attrs: readonly Attribute[] }
@@ -37,10 +38,7 @@ export function classifyLegacyMessage(data: Buffer, limits: Partial<TokenizerLim
   if (first === undefined || first.kind !== 'stream-open' || rest.length > 0 || tokenizer.bufferedBytes > 0) {
     return { kind: 'invalid', condition: 'not-well-formed', text: 'a legacy stream header message must hold exactly one <stream:stream> start tag' };
   }
-  const colon = first.name.indexOf(':');
-  const prefix = colon < 0 ? '' : first.name.slice(0, colon);
-  const ns = first.attrs.find((a) => a.name === (prefix === '' ? 'xmlns' : `xmlns:${prefix}`))?.value;
-  if (ns !== NS_STREAMS) return { kind: 'invalid', condition: 'invalid-namespace', text: `<${first.name}> must be in ${NS_STREAMS}` };
+  if (namespaceOf(first, null) !== NS_STREAMS) return { kind: 'invalid', condition: 'invalid-namespace', text: `<${first.name}> must be in ${NS_STREAMS}` };
   return { kind: 'header', attrs: first.attrs };
 }
 
