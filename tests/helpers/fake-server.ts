@@ -65,8 +65,12 @@ export class FakeConnection {
 
 export type Behaviour = (conn: FakeConnection) => void;
 
-/** The default: a tiny but correct login flow and an echo of messages to the bound JID. */
-export function minimalServer(features: string = FEATURES_SASL): Behaviour {
+/**
+ * The default: a tiny but correct login flow and an echo of messages to the bound JID.
+ * `beforeClose` is written in the same write as the server's `</stream:stream>` (a last stanza and
+ * the closing tag in one TCP read).
+ */
+export function minimalServer(features: string = FEATURES_SASL, beforeClose = ''): Behaviour {
   return (conn) => {
     let seen = 0;
     let authed = false;
@@ -83,7 +87,7 @@ export function minimalServer(features: string = FEATURES_SASL): Behaviour {
           conn.headers++;
           conn.write(SERVER_HEADER(`s${++n}`) + (authed ? FEATURES_BIND : features));
         } else if (item === '</stream:stream>') {
-          conn.write('</stream:stream>');
+          conn.write(`${beforeClose}</stream:stream>`);
           conn.socket.end();
         } else if (item.startsWith('<auth')) {
           authed = true;

@@ -103,6 +103,10 @@ export class BoshSession {
   private corePaused = false;
   /** Set when the session is over: the next response is the terminate body. */
   private ending: { condition: BoshCondition | null; children: readonly Buffer[] } | null = null;
+  /** The client sent `type='terminate'`: its only answer left is the empty terminate body (§13). */
+  private clientTerminated = false;
+  /** Server elements that arrived after the client's terminate, not delivered. */
+  private undelivered = 0;
   private gone = false;
   private inactivityTimer: NodeJS.Timeout | null = null;
   /** The inactivity period in force: `inactivity`, or what the client asked with `pause` (§10). */
@@ -227,6 +231,7 @@ export class BoshSession {
     this.link.consumed(request.bytes);
     if (request.terminate) {
       // §13: the core closes the stream; ended() answers this request with type='terminate'.
+      this.clientTerminated = true;
       this.link.logout();
       return;
     }
@@ -316,6 +321,8 @@ export class BoshSession {
       this.respondAll();
       return;
     }
+    // What the server sends while closing after the client's terminate is not delivered (see respondAll).
+    if (this.clientTerminated) return;
     if (!this.created) {
       if (this.server === null || this.queue.length === 0 || this.held.length === 0) return;
       this.answer(this.held[0]!, this.takeQueue());
@@ -327,8 +334,30 @@ export class BoshSession {
     }
   }
 
-  /** Answers every held request, oldest first: the last one carries the queue (and the terminate). */
+  /**
+   * Answers every held request, oldest first. Without an ending, the last one carries the queue.
+   *
+   * The terminate body never carries stanzas: clients handle them badly there. stanza.io pushes
+   * them after ending its stream and fails ("stream.push() after EOF"); Strophe ignores a terminate
+   * body's children.
+   * - The client sent `type='terminate'`: XEP-0124 §13 asks for an empty terminate body, and the
+   *   client is done reading (Strophe takes any response as its end). What the server sent after
+   *   the terminate is dropped, as Prosody's own mod_bosh does, and the log line counts it.
+   * - The server or the gateway ended the session: the client is still polling. Every held request
+   *   gets an ordinary body (the oldest carries the data) and the terminate body answers the next
+   *   request. Not in the same round: a client reading two responses out of order must not see the
+   *   terminate first.
+   */
   private respondAll(): void {
+    if (this.ending !== null && this.clientTerminated && this.queue.length > 0) {
+      this.undelivered += this.queue.length;
+      this.takeQueue();
+    }
+    if (this.ending !== null && this.queue.length > 0) {
+      this.answer(this.held[0]!, this.takeQueue(), false);
+      while (this.held.length > 0) this.answer(this.held[0]!, EMPTY, false);
+      return;
+    }
     while (this.held.length > 0) this.answer(this.held[0]!, this.held.length === 1 ? this.takeQueue() : EMPTY);
   }
 
@@ -341,18 +370,20 @@ export class BoshSession {
     return q;
   }
 
-  private answer(held: Held, children: readonly Buffer[]): void {
+  /** `mayTerminate: false`: an ordinary body even after the end (the terminate waits, see respondAll). */
+  private answer(held: Held, children: readonly Buffer[], mayTerminate = true): void {
     const i = this.held.indexOf(held);
     if (i < 0) return;
     this.held.splice(i, 1);
     if (held.timer !== null) clearTimeout(held.timer);
     this.events.onHeldChange(-1);
-    const last = this.ending !== null && this.held.length === 0;
+    const last = mayTerminate && this.ending !== null && this.held.length === 0;
     let body: Buffer;
     let status = 200;
     if (last) {
       const end = this.ending!;
-      body = terminateBody(end.condition, end.children.length > 0 ? [...children, ...end.children] : children);
+      // respondAll left no data for this body: only a stream error goes in (XEP-0206 §2).
+      body = terminateBody(end.condition, end.children);
       status = terminateStatus(end.condition, this.legacy);
     } else if (!this.created) {
       body = creationBody(
@@ -373,7 +404,10 @@ export class BoshSession {
     // Written even if the client is gone: then the repeat of this rid gets the same bytes (§14.3).
     held.http.respond(status, body);
     this.link.sent(body.length);
-    if (last) this.finishGone(this.ending!.condition ?? 'none', 'terminate body sent');
+    if (last) {
+      const dropped = this.undelivered > 0 ? `; ${this.undelivered} server element(s) after the client's terminate not delivered (XEP-0124 §13)` : '';
+      this.finishGone(this.ending!.condition ?? 'none', `terminate body sent${dropped}`);
+    }
     else this.afterAnswer();
   }
 

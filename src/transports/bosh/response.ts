@@ -71,8 +71,8 @@ export function creationBody(c: CreationAttrs, children: readonly Buffer[]): Buf
 
 /**
  * `<body type='terminate'/>`, with a condition when the session ends in error (§17.2). For
- * `remote-stream-error` the server's `<stream:error/>` goes inside (XEP-0206 §6), after any stanzas
- * that were still queued.
+ * `remote-stream-error` the server's `<stream:error/>` goes inside (XEP-0206 §6). Stanzas never do:
+ * the session sends them in an ordinary body first (see BoshSession.respondAll).
  */
 export function terminateBody(condition: BoshCondition | null, children: readonly Buffer[] = [], extra: BodyAttrs = []): Buffer {
   return bodyXml([['type', 'terminate'], ['condition', condition ?? undefined], ...extra], children);

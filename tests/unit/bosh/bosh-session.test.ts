@@ -175,6 +175,77 @@ it('terminate: the core is asked to close; the held request gets the terminate b
   expect(gone).toEqual(['none']);
 });
 
+it("after the client's terminate, the terminate body is empty and what the server sent while closing is not delivered (§13)", async () => {
+  // The stanza.io failure this pins: bob's presence and the server's </stream:stream> in one read put
+  // the presence into <body type='terminate'/>, and stanza.io failed with "stream.push() after EOF".
+  const { s, link, gone } = await created();
+  const poll = new FakeExchange();
+  s.onRequest(req(`<body rid='11' sid='sid1' ${NS}/>`), poll);
+  const bye = new FakeExchange();
+  s.onRequest(req(`<body rid='12' sid='sid1' type='terminate' ${NS}/>`), bye);
+  // One element in its own read while the server closes, one with the closing tag.
+  s.deliver(el(`<message xmlns='jabber:client' id='crossed'/>`));
+  await flush();
+  expect([poll.done, bye.done]).toEqual([false, false]);
+  s.deliver(el(`<presence xmlns='jabber:client' from='bob@example.org/x' type='unavailable'/>`));
+  s.ended(null);
+  expect(poll.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind'/>");
+  expect(bye.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind' type='terminate'/>");
+  expect(gone).toEqual(['none']);
+  expect(link.calls[link.calls.length - 1]).toBe(
+    "gone BOSH session ended (none): terminate body sent; 2 server element(s) after the client's terminate not delivered (XEP-0124 §13)",
+  );
+});
+
+it('when the server ends the session, stanzas queued with its closing tag leave in an ordinary body; the terminate body answers the next request', async () => {
+  const { s, gone } = await created();
+  const poll = new FakeExchange();
+  s.onRequest(req(`<body rid='11' sid='sid1' ${NS}/>`), poll);
+  const second = new FakeExchange();
+  s.onRequest(req(`<body rid='12' sid='sid1' ${NS}/>`), second);
+  await flush();
+  expect(poll.done).toBe(true); // hold=1: the newer request answered the older, empty
+  s.deliver(el(`<message xmlns='jabber:client' id='last'/>`));
+  s.ended(null);
+  // No terminate in this round: a client reading responses out of order must not see it first.
+  expect(second.body).toBe(`<body xmlns='http://jabber.org/protocol/httpbind' xmlns:stream='http://etherx.jabber.org/streams'><message xmlns='jabber:client' id='last'/></body>`);
+  expect(gone).toEqual([]);
+  const next = new FakeExchange();
+  s.onRequest(req(`<body rid='13' sid='sid1' ${NS}/>`), next);
+  expect(next.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind' type='terminate'/>");
+  expect(gone).toEqual(['none']);
+});
+
+it("a stream error after queued stanzas: the stanzas first, then a terminate body holding only the error", async () => {
+  const { s, gone } = await created();
+  const held = new FakeExchange();
+  s.onRequest(req(`<body rid='11' sid='sid1' ${NS}/>`), held);
+  s.deliver(el(`<message xmlns='jabber:client' id='m1'/>`));
+  const error = el(`<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>`);
+  s.ended('remote-stream-error', [error]);
+  expect(held.body).toContain(`id='m1'`);
+  expect(held.body).not.toContain('terminate');
+  const next = new FakeExchange();
+  s.onRequest(req(`<body rid='12' sid='sid1' ${NS}/>`), next);
+  expect(next.body).toContain("type='terminate'");
+  expect(next.body).toContain('<stream:error>');
+  expect(next.body).not.toContain('m1');
+  expect(gone).toEqual(['remote-stream-error']);
+});
+
+it('a client that does not come back for the terminate body is let go after the short grace', async () => {
+  const { s, gone } = await created();
+  const held = new FakeExchange();
+  s.onRequest(req(`<body rid='11' sid='sid1' ${NS}/>`), held);
+  s.deliver(el(`<message xmlns='jabber:client' id='m1'/>`));
+  s.ended(null);
+  expect(held.body).toContain(`id='m1'`);
+  jest.advanceTimersByTime(9_000);
+  expect(gone).toEqual([]);
+  jest.advanceTimersByTime(1_000);
+  expect(gone).toEqual(['none']);
+});
+
 it('a session that ended with no request held hands the terminate body to the next request', async () => {
   const { s } = await created();
   s.ended('remote-connection-failed');
