@@ -62,8 +62,10 @@ const PLAINTEXT_MEMORY_ENTRIES = 1024;
 
 export function createDialer(deps: DialerDeps): Dialer {
   const plaintext = new Map<string, number>();
+  // A fixed upstream is one target for every session: built once.
+  const fixed = deps.config.route === 'fixed' ? fixedTarget(deps.config.upstream, deps.config.upstreamTls) : null;
   return (request, done) => {
-    const dial = new Dial(deps, plaintext, request, done);
+    const dial = new Dial(deps, plaintext, fixed, request, done);
     void dial.run();
     return dial;
   };
@@ -80,6 +82,8 @@ class Dial implements DialHandle {
     private readonly deps: DialerDeps,
     /** host:port → until when it is known not to offer STARTTLS (shared by all dials). */
     private readonly plaintext: Map<string, number>,
+    /** The --upstream target when routing is fixed. */
+    private readonly fixed: Target | null,
     private readonly request: DialRequest,
     private readonly done: (outcome: DialOutcome) => void,
   ) {
@@ -106,7 +110,10 @@ class Dial implements DialHandle {
 
   async run(): Promise<void> {
     try {
-      const targets = await this.targets();
+      // Only DNS routing has to wait for anything before the first connect: a fixed or mapped
+      // upstream with a literal address (the sidecar case) goes straight to connect, without the
+      // promise round trips (they showed in the setup profile, bench/RESULTS.md).
+      const targets = this.deps.config.route === 'dns' ? await this.dnsRouteTargets() : this.staticTargets();
       if (this.cancelled) return;
       if (!Array.isArray(targets)) return this.finish(targets);
       let best: Failed | null = null;
@@ -115,7 +122,7 @@ class Dial implements DialHandle {
         if (best === null || (RANK[f.code] ?? 0) > (RANK[best.code] ?? 0)) best = f;
       };
       for (const target of targets) {
-        const addresses = await this.addressesOf(target);
+        const addresses = !target.checkAddresses && net.isIP(target.host) !== 0 ? [target.host] : await this.addressesOf(target);
         if (this.cancelled) return;
         if (!Array.isArray(addresses)) {
           note(addresses);
@@ -149,22 +156,26 @@ class Dial implements DialHandle {
     }
   }
 
-  /** The ordered targets for this client's domain, or the failure that ends the session. */
-  private async targets(): Promise<Target[] | Failed> {
+  /** Fixed and map routing: the target for this client's domain, or the failure that ends the session. */
+  private staticTargets(): Target[] | Failed {
     const { config } = this.deps;
     const { domain } = this;
-    if (config.route === 'fixed') {
-      const target = fixedTarget(config.upstream, config.upstreamTls);
-      if (target.tls !== 'none' && domain === null) return this.noDomain();
-      return [target];
+    if (this.fixed !== null) {
+      if (this.fixed.tls !== 'none' && domain === null) return this.noDomain();
+      return [this.fixed];
     }
     if (domain === null) return this.noDomain();
-    if (config.route === 'map') {
-      const allowed = config.allowedDomains.length > 0 ? config.allowedDomains : config.upstreamMap.map((e) => e.domain);
-      const entry = domainAllowed(domain, allowed) ? mapLookup(domain, config.upstreamMap) : null;
-      if (entry === null) return fail('HOST_UNKNOWN', 'refused', `${domain} is not served by this gateway (not in --upstream-map/--allowed-domains)`);
-      return [mapTarget(entry, config.upstreamTls)];
-    }
+    const allowed = config.allowedDomains.length > 0 ? config.allowedDomains : config.upstreamMap.map((e) => e.domain);
+    const entry = domainAllowed(domain, allowed) ? mapLookup(domain, config.upstreamMap) : null;
+    if (entry === null) return fail('HOST_UNKNOWN', 'refused', `${domain} is not served by this gateway (not in --upstream-map/--allowed-domains)`);
+    return [mapTarget(entry, config.upstreamTls)];
+  }
+
+  /** DNS routing: the ordered SRV targets for this client's domain (XEP-0368), or the failure that ends the session. */
+  private async dnsRouteTargets(): Promise<Target[] | Failed> {
+    const { config } = this.deps;
+    const { domain } = this;
+    if (domain === null) return this.noDomain();
     if (!domainAllowed(domain, config.allowedDomains)) return fail('HOST_UNKNOWN', 'refused', `${domain} is not served by this gateway (not in --allowed-domains)`);
     const [xmpps, xmpp] = await Promise.all([this.deps.resolver.srv(`_xmpps-client._tcp.${domain}`), this.deps.resolver.srv(`_xmpp-client._tcp.${domain}`)]);
     // A timeout is not "no record": falling back to domain:5222 then would hide a broken resolver.
