@@ -44,6 +44,8 @@ export interface GatewayOptions {
   readonly dialer?: Dialer;
   /** With --workers > 1: how BOSH requests reach the worker holding their session (./transports/bosh/peers.ts). */
   readonly boshRouter?: BoshRouter;
+  /** The clock of the refusal log windows (one line per minute per limit and address, per Origin). @defaultValue `Date.now` */
+  readonly clock?: () => number;
 }
 
 
@@ -122,12 +124,12 @@ export class Gateway {
   private readonly messages: MessageTokenizer;
   private readonly trusted;
   private readonly probe: UpstreamProbe;
-  private readonly refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
+  private readonly refusals: LogThrottle;
   /**
    * Refused Origins: one warn line per Origin per minute, at most 1000 Origins remembered (a page
    * retrying in a loop, or a scanner cycling made-up Origins, must not flood the log).
    */
-  private readonly originWarnings = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES);
+  private readonly originWarnings: LogThrottle;
   /** The Converse.js page (--web-client on), else null. */
   private readonly webClient: WebClient | null;
   /** `host:port` the listener is bound to: the public host when a request names none. */
@@ -143,7 +145,9 @@ export class Gateway {
   /** The BOSH endpoint on --bosh-path, or null with --bosh off. */
   readonly bosh: BoshEndpoint | null;
 
-  constructor({ config, log, metrics, dialer, boshRouter }: GatewayOptions) {
+  constructor({ config, log, metrics, dialer, boshRouter, clock = Date.now }: GatewayOptions) {
+    this.refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES, clock);
+    this.originWarnings = new LogThrottle(REFUSAL_LOG_WINDOW_MS, REFUSAL_LOG_MAX_ADDRESSES, clock);
     // A Config built in code (embedding, tests) is checked like the CLI's: a bad value throws
     // ConfigError naming the setting, here rather than as a strange failure later.
     validateSettings(config);

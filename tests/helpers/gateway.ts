@@ -13,7 +13,8 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(overrides: Partial<Config> = {}): Promise<RunningGateway> {
+/** `clock`: the refusal log windows' clock (GatewayOptions.clock), for tests that move time. */
+export async function startGateway(overrides: Partial<Config> = {}, { clock }: { clock?: () => number } = {}): Promise<RunningGateway> {
   // Tests open many sessions from 127.0.0.1 and push megabytes through one session: the per-IP and
   // byte-rate limits are off unless a test is about them.
   const config = defaultConfig({
@@ -35,7 +36,7 @@ export async function startGateway(overrides: Partial<Config> = {}): Promise<Run
       logs.push(JSON.parse(line) as Record<string, unknown>);
     },
   });
-  const gateway = new Gateway({ config, log });
+  const gateway = new Gateway({ config, log, clock });
   const address = await gateway.listen();
   return {
     gateway,

@@ -250,6 +250,29 @@ describe('log lines of handshakes refused by a limit', () => {
     expect(debug.map((l) => l.limit)).toEqual(['max-connections-per-ip', 'max-connections-per-ip', 'connection-rate-per-ip']);
   });
 
+  it('after the window, the periodic sweep reports how many refusals each (limit, address) pair held back', async () => {
+    let now = 1_000_000;
+    // The rate limit, not a concurrent one: sweep() also pings sessions, and three sweeps in a row
+    // would end an open session for a missing pong and free its slot.
+    gw = await startGateway({ upstream: server.upstream, connectionRatePerIp: { count: 1, windowMs: 600_000 } }, { clock: () => now });
+    await accepted(gw.url);
+    for (let i = 0; i < 4; i++) expect((await refused(gw.url)).status).toBe(429);
+    const sweep = (): void => (gw!.gateway as unknown as { sweep(): void }).sweep();
+    const suppressedLines = (): Array<Record<string, unknown>> => gw!.logs.filter((l) => l.event === 'handshakes_rejected_suppressed');
+    now += 59_999;
+    sweep();
+    expect(suppressedLines()).toEqual([]); // the window is still open
+    now += 1;
+    sweep();
+    expect(suppressedLines()).toEqual([expect.objectContaining({ level: WARN, limit: 'connection-rate-per-ip', remote_addr: '127.0.0.1', suppressed: 3 })]);
+    expect(String(suppressedLines()[0]!.msg)).toBe('3 more handshakes from 127.0.0.1 refused by --connection-rate-per-ip in the last 60 s');
+    // Reported once: the pair is forgotten, and its next refusal is a fresh warn line.
+    sweep();
+    expect(suppressedLines()).toHaveLength(1);
+    expect((await refused(gw.url)).status).toBe(429);
+    expect(refusalWarnings(gw).map((l) => l.suppressed)).toEqual([0, 0]);
+  });
+
   it('--max-connections (503) is named too', async () => {
     gw = await startGateway({ upstream: server.upstream, maxConnections: 1 });
     await accepted(gw.url);
@@ -288,6 +311,25 @@ describe('--allowed-origins', () => {
     expect(warned.map((l) => l.origin)).toEqual(['https://evil.example', `http://localhost:${gw.port}`, 'null']);
     expect(warned[0]).toMatchObject({ level: 40, reason: 'other_host', compared_host: '127.0.0.1', allow_with: '--allowed-origins same-origin,https://evil.example' });
     expect(warned[0]!.msg).toContain('refused Origin https://evil.example (not host 127.0.0.1)');
+  });
+
+  it('a refused Origin is warned about once per minute; the sweep then reports how many were held back', async () => {
+    let now = 1_000_000;
+    gw = await startGateway({ upstream: server.upstream }, { clock: () => now });
+    for (let i = 0; i < 3; i++) expect((await refused(gw.url, withOrigin('https://evil.example'))).status).toBe(403);
+    expect(gw.logs.filter((l) => l.event === 'origin_refused').map((l) => l.suppressed)).toEqual([0]);
+    const sweep = (): void => (gw!.gateway as unknown as { sweep(): void }).sweep();
+    const suppressedLines = (): Array<Record<string, unknown>> => gw!.logs.filter((l) => l.event === 'origin_refused_suppressed');
+    now += 30_000;
+    sweep();
+    expect(suppressedLines()).toEqual([]);
+    now += 30_000;
+    sweep();
+    expect(suppressedLines()).toEqual([expect.objectContaining({ level: 40, origin: 'https://evil.example', suppressed: 2 })]);
+    expect(String(suppressedLines()[0]!.msg)).toBe('2 more handshakes refused for Origin https://evil.example in the last 60 s');
+    // The next refusal of that Origin is a fresh warn line.
+    await refused(gw.url, withOrigin('https://evil.example'));
+    expect(gw.logs.filter((l) => l.event === 'origin_refused').map((l) => l.suppressed)).toEqual([0, 0]);
   });
 
   it('same-origin behind a trusted proxy compares with X-Forwarded-Host / Forwarded host=, and ignores them from anyone else', async () => {
