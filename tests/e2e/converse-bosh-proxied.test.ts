@@ -25,7 +25,7 @@ import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
 import { ConverseTab, deliver, startChat, writeConversePage } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
-import { freePort } from '../helpers/net';
+import { freePorts } from '../helpers/net';
 
 jest.setTimeout(180_000);
 
@@ -68,7 +68,7 @@ describe('Converse.js with bosh_service_url through nginx and cross-origin', () 
     const { cert, key } = makeCertificate(dir);
     prosody = await startProsody({ sharedRoster: true });
     proxied = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort } });
-    [sitePort, pagePort] = [await freePort(), await freePort()];
+    [sitePort, pagePort] = await freePorts(2);
     const pageOrigin = `http://localhost:${pagePort}`;
     direct = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort }, allowedOrigins: [pageOrigin] });
 

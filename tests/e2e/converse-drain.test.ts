@@ -21,7 +21,7 @@ import { CliGateway } from '../helpers/cli';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
 import { ConverseTab, deliver, framesNotOneElement, startChat, writeConversePage } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
-import { freePort } from '../helpers/net';
+import { freePorts } from '../helpers/net';
 import { waitUntil } from '../helpers/raw-xmpp';
 
 jest.setTimeout(180_000);
@@ -53,8 +53,9 @@ describe('Converse.js across a gateway drain (nginx, two gateways)', () => {
     symlinkSync(findConversePackage().distDir, join(html, 'dist'));
     const { cert, key } = makeCertificate(dir);
     prosody = await startProsody({ sharedRoster: true });
-    [sitePort, primaryPort] = [await freePort(), await freePort()];
-    backup = await startGateway(await freePort());
+    let backupListen: number;
+    [sitePort, primaryPort, backupListen] = await freePorts(3);
+    backup = await startGateway(backupListen);
     const backupPort = Number(backup.events('listening')[0]!.port);
     const config = [
       mainPrelude(dir),

@@ -23,7 +23,7 @@ import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
 import { ConverseTab, deliver, framesNotOneElement, framesWith, startChat, writeConversePage } from '../helpers/converse';
 import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
-import { freePort } from '../helpers/net';
+import { freePorts } from '../helpers/net';
 
 jest.setTimeout(150_000);
 
@@ -69,7 +69,7 @@ describe('Converse.js through nginx', () => {
     prosody = await startProsody({ sharedRoster: true });
     gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort }, webClient: true, webClientDomain: prosody.domain });
     expect(gw.gateway.config.allowedOrigins).toEqual(['same-origin']);
-    [guidePort, webPort] = [await freePort(), await freePort()];
+    [guidePort, webPort] = await freePorts(2);
 
     let guide = guideWebsocketBlock(readFileSync(GUIDE, 'utf8'));
     guide = fill(guide, /^(\s*)listen\s+443\s*$/m, `$1listen       127.0.0.1:${guidePort};`);

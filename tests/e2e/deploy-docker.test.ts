@@ -20,7 +20,7 @@ import { validate } from 'dockerfile-utils';
 import { parseCli, SETTINGS, ENV_PREFIX } from '../../src/config';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { buildGatewayImage, exec, GATEWAY_IMAGE, LIMITS, must, PODMAN, podmanInstalled, removeContainer } from '../helpers/container-image';
-import { freePort, httpGet as get } from '../helpers/net';
+import { httpGet as get, freePorts } from '../helpers/net';
 import { is, login } from '../helpers/raw-xmpp';
 
 const ROOT = join(__dirname, '..', '..');
@@ -214,8 +214,7 @@ describe('deploy/Dockerfile built and run with podman', () => {
     // podman's cache by tag and layer.
     const [started] = await Promise.all([startProsody(), buildGatewayImage()]);
     prosody = started;
-    port = await freePort();
-    metricsPort = await freePort();
+    [port, metricsPort] = await freePorts(2);
     await must([
       ...PODMAN, 'run', '--detach', '--name', name,
       // As deploy/kubernetes runs it: the image's USER, readOnlyRootFilesystem and nothing writable.

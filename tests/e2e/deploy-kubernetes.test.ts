@@ -30,7 +30,7 @@ import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { parseCli, SETTINGS, type Config } from '../../src/config';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { tryGateway } from '../../tools/demo/try-client';
-import { freePort, httpGet as get } from '../helpers/net';
+import { httpGet as get, freePorts } from '../helpers/net';
 
 const ROOT = join(__dirname, '..', '..');
 const DIR = join(ROOT, 'deploy', 'kubernetes');
@@ -337,7 +337,7 @@ describe('deploy/kubernetes/sidecar.yaml + configmap.yaml, run for real', () => 
     const lua = configMapData('prosody-config', 'prosody.cfg.lua');
     const [global, vhost] = lua.split(/^(?=VirtualHost )/m) as [string, string];
     const domain = /^VirtualHost "([^"]+)"/.exec(vhost)![1]!;
-    const [c2sPort, httpPort] = [await freePort(), await freePort()];
+    const [c2sPort, httpPort] = await freePorts(2);
     // The shipped global section (it overrides the launcher's own settings), with the pod's ports moved
     // to free ones, the launcher's temp data directory and log file, and mod_websocket added: the
     // launcher waits for Prosody's HTTP port to answer before it returns.
@@ -355,7 +355,7 @@ describe('deploy/kubernetes/sidecar.yaml + configmap.yaml, run for real', () => 
     // only the addresses moved to 127.0.0.1 and random ports.
     const { env, args, file } = effectiveConfig(s, dir);
     writeFileSync(file!, readFileSync(file!, 'utf8').replace('upstream: 127.0.0.1:5222', `upstream: 127.0.0.1:${c2sPort}`));
-    [port, opsPort] = [await freePort(), await freePort()];
+    [port, opsPort] = await freePorts(2);
     gateway = spawn(process.execPath, [join(ROOT, 'bin', 'xmpp-ws-gateway.js'), ...args], {
       cwd: dirname(file!),
       env: { PATH: process.env.PATH, ...env, XMPP_WS_GATEWAY_LISTEN: `127.0.0.1:${port}`, XMPP_WS_GATEWAY_METRICS_LISTEN: `127.0.0.1:${opsPort}` },

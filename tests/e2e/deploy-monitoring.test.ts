@@ -24,7 +24,7 @@ import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
 import { tryGateway } from '../../tools/demo/try-client';
 import { parseCli } from '../../src/config';
-import { freePort, httpGet as get } from '../helpers/net';
+import { httpGet as get, freePorts } from '../helpers/net';
 import { PROMETHEUS, PROMTOOL, PROM_DIR, startPrometheus, until, withoutKubernetesSd, type RunningPrometheus, type ScrapeConfig } from '../helpers/prometheus';
 import { stopChild } from '../helpers/processes';
 
@@ -102,7 +102,7 @@ describe('deploy/prometheus and grafana', () => {
     if (PROMTOOL === undefined || PROMETHEUS === undefined) throw new Error('promtool/prometheus are not installed: run `npm run test:deps` (installs Debian prometheus)');
     dir = mkdtempSync(join(tmpdir(), 'xmppgw-monitoring-'));
     prosody = await startProsody({ accounts: [{ username: 'alice' }] });
-    [port, opsPort] = [await freePort(), await freePort()];
+    [port, opsPort] = await freePorts(2);
     gateway = spawn(process.execPath, [join(ROOT, 'bin', 'xmpp-ws-gateway.js'), '--workers', '2', '--drain-timeout', '0'], {
       env: {
         PATH: process.env.PATH,

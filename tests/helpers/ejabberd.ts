@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import * as net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './net';
+import { freePorts } from './net';
 
 export interface EjabberdOptions {
   /** PEM with the server certificate, its chain and its key, for `certfiles`. */
@@ -103,7 +103,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdInst
   const certFile = path.join(dir, 'server.pem');
   writeFileSync(certFile, opts.certPem, { mode: 0o600 });
   mkdirSync(path.join(dir, 'spool'));
-  const [c2sPort, httpPort, distPort] = [await freePort(), await freePort(), await freePort()];
+  const [c2sPort, httpPort, distPort] = await freePorts(3);
   const configFile = path.join(dir, 'ejabberd.yml');
   writeFileSync(configFile, renderConfig({ domain, certFile, c2sPort, httpPort, proxyProtocol: opts.proxyProtocol ?? false }));
   const logFile = path.join(dir, 'ejabberd.log');

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { TestClient, openXml } from '../helpers/ws-client';
 import { FakeServer } from '../helpers/fake-server';
-import { freePort, httpGet as get } from '../helpers/net';
+import { httpGet as get, freePorts } from '../helpers/net';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'xmpp-ws-gateway.js');
 
@@ -52,8 +52,7 @@ describe('xmpp-ws-gateway CLI', () => {
 
   it('serves, and on SIGTERM ends sessions with system-shutdown and exits 0', async () => {
     const server = await FakeServer.start();
-    const port = await freePort();
-    const opsPort = await freePort();
+    const [port, opsPort] = await freePorts(2);
     const child = spawn(process.execPath, [BIN, '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${opsPort}`, '--workers', '1', '--drain-timeout', '0', '--upstream-tls', 'none'], {
       env: { PATH: process.env.PATH, XMPP_WS_GATEWAY_UPSTREAM: `127.0.0.1:${server.port}` },
       stdio: ['ignore', 'pipe', 'pipe'],
