@@ -16,7 +16,7 @@ import { promises as fsp, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { registerAccount } from './accounts';
-import { assertSafeName, renderConfig } from './config';
+import { assertSafeName, renderConfig, type ConfigParams } from './config';
 import { captureOutput, findExecutable, prosodyIdentity, readTail, settlesWithin, spawnProsody, type Identity } from './process';
 import { PortInUseError, WEBSOCKET_PATH, resolvePorts, waitUntilReady } from './readiness';
 
@@ -148,20 +148,12 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyIn
   }
 }
 
-interface LaunchParams {
+/** What one launch needs: the config's parameters (less the paths it makes itself), binaries, accounts, user. */
+interface LaunchParams extends Omit<ConfigParams, 'dir' | 'logFile'> {
   prosodyBin: string;
   prosodyctlBin: string;
-  domain: string;
   accounts: ProsodyInstance['accounts'];
   runAs: Identity | undefined;
-  c2sPort: number;
-  httpPort: number;
-  logLevel: string;
-  requireEncryption: boolean;
-  tls: { certFile: string; keyFile: string } | null;
-  extraConfig: string;
-  anonymousHost: string | null;
-  sharedRoster: boolean;
 }
 
 /** One temp dir, one config, one Prosody; everything is cleaned up again if it does not come up. */
