@@ -60,6 +60,8 @@ function nonNegative(value: string): number {
 const fail = (text: string, condition: BoshCondition = 'bad-request'): ParseResult => ({ ok: false, condition, text });
 
 const NO_DECLARATIONS: ReadonlyMap<string, string> = new Map();
+/** XEP-0206 §2 note: what children that inherit httpbind (or no default namespace) are read in. */
+const CLIENT_DEFAULT: readonly Attribute[] = [{ name: 'xmlns', value: NS_CLIENT }];
 
 /** Reads request bodies with one stream-mode tokenizer per gateway (../../xml/message-tokenizer.ts). */
 export class BodyReader {
@@ -78,13 +80,13 @@ export class BodyReader {
     const last = tokens[tokens.length - 1];
     if (first === undefined || first.kind !== 'stream-open') return fail('empty request: expected a <body/> element');
     if (last === undefined || last.kind !== 'stream-close') return fail('incomplete <body/>');
-    const scope = new Map(extendScope(NO_DECLARATIONS, first.attrs));
     if (localName(first.name) !== 'body' || namespaceOf(first, null) !== NS_HTTPBIND) {
       return fail(`the request must be a <body xmlns='${NS_HTTPBIND}'/> element (XEP-0124 §4), got <${first.name}>`);
     }
+    const declared = extendScope(NO_DECLARATIONS, first.attrs);
     // Children that inherit the default namespace: httpbind (or none) means jabber:client here.
-    const defaultNs = scope.get('');
-    if (defaultNs === undefined || defaultNs === NS_HTTPBIND) scope.set('', NS_CLIENT);
+    const defaultNs = declared.get('');
+    const scope = defaultNs === undefined || defaultNs === NS_HTTPBIND ? extendScope(declared, CLIENT_DEFAULT) : declared;
     const payload: ElementToken[] = [];
     for (let i = 1; i < tokens.length - 1; i++) {
       const el = tokens[i] as ElementToken;
