@@ -248,7 +248,7 @@ function gatewayArgs({ root = ROOT, port, opsPort, upstreamPort, workers, defaul
 /**
  * Starts `node [nodeArgs] bin/xmpp-ws-gateway.js …` and waits for /readyz (every worker listening,
  * upstream reachable). Returns a Target with `.command` (the exact command line) and `.ops` port.
- * `root`: another built checkout's gateway, to compare two versions in one run (bench/ab.js).
+ * `root`: another built checkout's gateway, to compare two versions in one run (`bench/idle-vs-floor.js --base`).
  */
 async function startGateway({ root, upstreamPort, workers = 1, nodeArgs = [], nofile, name, defaultLimits, extra }) {
   for (let attempt = 1; ; attempt++) {
