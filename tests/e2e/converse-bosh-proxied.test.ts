@@ -16,15 +16,13 @@
  * on the wire (DevTools: no WebSocket, only BOSH POSTs to the expected URL) and in the gateway's log.
  * Screenshots are kept in test-output/e2e-converse-bosh-proxied/.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
-import { findConversePackage } from '../../src/http/web-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, deliver, startChat, writeConversePage } from '../helpers/converse';
-import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
+import { ConverseTab, makeConverseSite, deliver, startChat, writeConversePage } from '../helpers/converse';
+import { httpPrelude, mainPrelude, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePorts } from '../helpers/net';
 
 jest.setTimeout(180_000);
@@ -60,12 +58,9 @@ describe('Converse.js with bosh_service_url through nginx and cross-origin', () 
   const out = testOutputDir('e2e-converse-bosh-proxied');
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'xmppgw-converse-bosh-'));
-    chmodSync(dir, 0o755);
-    const html = join(dir, 'html');
-    mkdirSync(html, { mode: 0o755 });
-    symlinkSync(findConversePackage().distDir, join(html, 'dist'));
-    const { cert, key } = makeCertificate(dir);
+    const folder = makeConverseSite('xmppgw-converse-bosh-');
+    dir = folder.dir;
+    const { html, cert, key } = folder;
     prosody = await startProsody({ sharedRoster: true });
     proxied = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort } });
     [sitePort, pagePort] = await freePorts(2);

@@ -12,15 +12,13 @@
  *    `<open/>`; mid-session it reconnects to its configured URL, which is why the redirect target
  *    must be the load-balanced public URL (README, "Graceful drain").
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
-import { findConversePackage } from '../../src/http/web-client';
 import { CliGateway } from '../helpers/cli';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, deliver, framesNotOneElement, startChat, writeConversePage } from '../helpers/converse';
-import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
+import { ConverseTab, makeConverseSite, deliver, framesNotOneElement, startChat, writeConversePage } from '../helpers/converse';
+import { httpPrelude, mainPrelude, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePorts } from '../helpers/net';
 import { waitUntil } from '../helpers/raw-xmpp';
 
@@ -46,12 +44,9 @@ describe('Converse.js across a gateway drain (nginx, two gateways)', () => {
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'xmppgw-converse-drain-'));
-    chmodSync(dir, 0o755);
-    const html = join(dir, 'html');
-    mkdirSync(html, { mode: 0o755 });
-    symlinkSync(findConversePackage().distDir, join(html, 'dist'));
-    const { cert, key } = makeCertificate(dir);
+    const folder = makeConverseSite('xmppgw-converse-drain-');
+    dir = folder.dir;
+    const { html, cert, key } = folder;
     prosody = await startProsody({ sharedRoster: true });
     let backupListen: number;
     [sitePort, primaryPort, backupListen] = await freePorts(3);

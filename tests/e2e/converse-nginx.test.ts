@@ -14,15 +14,13 @@
  *
  * Screenshots are kept in test-output/e2e-converse-nginx/.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProsody, type ProsodyInstance } from '../../tools/demo/prosody';
-import { findConversePackage } from '../../src/http/web-client';
 import { startGateway, type RunningGateway } from '../helpers/gateway';
 import { launchChromium, testOutputDir, type Chromium } from '../helpers/chromium';
-import { ConverseTab, deliver, framesNotOneElement, framesWith, startChat, writeConversePage } from '../helpers/converse';
-import { httpPrelude, mainPrelude, makeCertificate, startNginx, type RunningNginx } from '../helpers/nginx';
+import { ConverseTab, makeConverseSite, deliver, framesNotOneElement, framesWith, startChat, writeConversePage } from '../helpers/converse';
+import { httpPrelude, mainPrelude, startNginx, type RunningNginx } from '../helpers/nginx';
 import { freePorts } from '../helpers/net';
 
 jest.setTimeout(150_000);
@@ -57,15 +55,12 @@ describe('Converse.js through nginx', () => {
   const out = testOutputDir('e2e-converse-nginx');
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'xmppgw-converse-nginx-'));
-    chmodSync(dir, 0o755);
     // nginx's default root is <prefix>/html; the guide's `location = /` + `index` redirects
     // internally to /index.html, which no location of the block matches, so it is served from
     // there: the Converse folder IS <prefix>/html here (the README explains).
-    html = join(dir, 'html');
-    mkdirSync(html, { mode: 0o755 });
-    symlinkSync(findConversePackage().distDir, join(html, 'dist'));
-    const { cert, key } = makeCertificate(dir);
+    const folder = makeConverseSite('xmppgw-converse-nginx-');
+    ({ dir, html } = folder);
+    const { cert, key } = folder;
     prosody = await startProsody({ sharedRoster: true });
     gw = await startGateway({ upstream: { host: '127.0.0.1', port: prosody.c2sPort }, webClient: true, webClientDomain: prosody.domain });
     expect(gw.gateway.config.allowedOrigins).toEqual(['same-origin']);

@@ -4,10 +4,13 @@
  * (from the DevTools protocol) and each frame both ways, every HTTP request (to prove no BOSH), and
  * the console (CSP violations, errors).
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
 import type { BrowserContext, Page } from 'playwright-core';
+import { findConversePackage } from '../../src/http/web-client';
+import { makeCertificate } from './nginx';
 
 export interface WireSocket {
   readonly url: string;
@@ -140,6 +143,20 @@ export class ConverseTab {
   cspViolations(): string[] {
     return this.console.filter((l) => /Content Security Policy/i.test(l));
   }
+}
+
+/**
+ * A temp folder for a test's nginx site serving Converse.js: `html/` (world-readable, since nginx's
+ * workers may run as another user) with Converse's `dist/` linked in, and a self-signed certificate.
+ * The caller removes `dir`.
+ */
+export function makeConverseSite(prefix: string): { dir: string; html: string; cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  const html = join(dir, 'html');
+  mkdirSync(html, { mode: 0o755 });
+  symlinkSync(findConversePackage().distDir, join(html, 'dist'));
+  return { dir, html, ...makeCertificate(dir) };
 }
 
 /**
