@@ -178,11 +178,7 @@ export class Gateway {
         this.onRequest(req, res);
       },
     );
-    this.pending = new PendingHandshakes(config, this.trusted, (socket) => {
-      this.metrics.handshakes.inc({ result: 'head_timeout' });
-      this.log.debug({ event: 'handshake_timeout', remote_addr: socket.remoteAddress }, 'request head not complete within --handshake-timeout');
-      refuse(socket, 408, 'Request Timeout: the request head did not arrive within --handshake-timeout\n');
-    });
+    this.pending = new PendingHandshakes(config, this.trusted, (socket) => this.headTimedOut(socket));
     this.server.on('connection', (socket: net.Socket) => {
       if (this.pending.track(socket) === 'ok') return;
       this.metrics.handshakes.inc({ result: 'pending_per_ip' });
@@ -223,6 +219,14 @@ export class Gateway {
       }
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // Node's own head deadline (headersTimeout above) can fire before the tracker's timer on a
+      // busy event loop, and always does for a keep-alive connection's later requests: the same
+      // outcome, 408 and head_timeout, whichever deadline notices first.
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        this.pending.settle(socket as net.Socket);
+        this.headTimedOut(socket as net.Socket);
+        return;
+      }
       // Node's parser errors: an oversized head (--max-header-size) is 431, anything else 400.
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
       this.log.debug({ event: 'http_client_error', code: err.code }, 'bad HTTP request');
@@ -306,6 +310,18 @@ export class Gateway {
     if (this.config.route !== 'fixed') return { ready: true, reason: 'ready' };
     const probe = await this.probe.check();
     return probe.ok ? { ready: true, reason: 'ready' } : { ready: false, reason: `upstream unreachable: ${probe.detail}` };
+  }
+
+  /** A connection did not complete its request head within --handshake-timeout: 408, counted once. */
+  private headTimedOut(socket: net.Socket): void {
+    // Both deadlines may notice the same connection; the first one answered it.
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    this.metrics.handshakes.inc({ result: 'head_timeout' });
+    this.log.debug({ event: 'handshake_timeout', remote_addr: socket.remoteAddress }, 'request head not complete within --handshake-timeout');
+    refuse(socket, 408, 'Request Timeout: the request head did not arrive within --handshake-timeout\n');
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {

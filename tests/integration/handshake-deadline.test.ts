@@ -72,6 +72,32 @@ it('closes a connection whose request head is still incomplete at --handshake-ti
   c.ws.close();
 });
 
+it('answers 408 when a keep-alive connection is slow with a later request head (Node\'s own deadline), counted once', async () => {
+  gw = await startGateway({ upstream: server.upstream, handshakeTimeoutMs: 300, trustedProxies: [] });
+  const socket = net.connect({ host: '127.0.0.1', port: gw.port });
+  sockets.push(socket);
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (text += d));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  // A complete plain request first: it settles the connection's first head, so only Node's
+  // headersTimeout can end the second one.
+  socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await new Promise<void>((resolve) => {
+    const check = (): void => (/This is an XMPP over WebSocket endpoint/.test(text) ? resolve() : void socket.once('data', check));
+    check();
+  });
+  const first = text;
+  socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  trickle(socket, 50);
+  await closed;
+  expect(first).toMatch(/^HTTP\/1\.1 200 /);
+  expect(text.slice(first.length)).toMatch(/^HTTP\/1\.1 408 /);
+  expect(await handshakes('head_timeout')).toBe(1);
+});
+
 it('refuses connections beyond --max-handshakes-per-ip while earlier ones are still sending their head', async () => {
   gw = await startGateway({ upstream: server.upstream, handshakeTimeoutMs: 60_000, maxHandshakesPerIp: 2, trustedProxies: [] });
   const first = await slowClient(gw.port);
