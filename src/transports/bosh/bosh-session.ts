@@ -64,6 +64,8 @@ interface Held {
   readonly rid: number;
   readonly http: HttpExchange;
   timer: NodeJS.Timeout | null;
+  /** The session's request count when this one arrived (see `dataSentAt`). */
+  readonly seq: number;
 }
 
 interface Early {
@@ -107,6 +109,12 @@ export class BoshSession {
   private clientTerminated = false;
   /** Server elements that arrived after the client's terminate, not delivered. */
   private undelivered = 0;
+  /**
+   * The request count when the last body carrying server data was written. A request that had
+   * arrived by then is answered on another connection at about the same time, and the client may
+   * read the two answers in either order: it must not get the terminate body (see answer()).
+   */
+  private dataSentAt = -1;
   private gone = false;
   private inactivityTimer: NodeJS.Timeout | null = null;
   /** The inactivity period in force: `inactivity`, or what the client asked with `pause` (§10). */
@@ -179,7 +187,7 @@ export class BoshSession {
         const i = this.held.findIndex((h) => h.rid === request.rid);
         if (i >= 0) {
           const old = this.held[i]!;
-          const replacement: Held = { rid: request.rid, http, timer: old.timer };
+          const replacement: Held = { rid: request.rid, http, timer: old.timer, seq: old.seq };
           this.held[i] = replacement;
           http.onAbort(() => this.dropHeld(replacement));
           old.http.respond(200, bodyXml([]));
@@ -246,7 +254,7 @@ export class BoshSession {
   }
 
   private addHeld(rid: number, http: HttpExchange): void {
-    const held: Held = { rid, http, timer: null };
+    const held: Held = { rid, http, timer: null, seq: this.requests };
     this.held.push(held);
     this.events.onHeldChange(1);
     this.stopInactivity();
@@ -343,19 +351,20 @@ export class BoshSession {
    * - The client sent `type='terminate'`: XEP-0124 §13 asks for an empty terminate body, and the
    *   client is done reading (Strophe takes any response as its end). What the server sent after
    *   the terminate is dropped, as Prosody's own mod_bosh does, and the log line counts it.
-   * - The server or the gateway ended the session: the client is still polling. Every held request
-   *   gets an ordinary body (the oldest carries the data) and the terminate body answers the next
-   *   request. Not in the same round: a client reading two responses out of order must not see the
-   *   terminate first.
+   * - The server or the gateway ended the session: the client is still polling. The oldest held
+   *   request carries the data in an ordinary body, and the terminate body goes to a request that
+   *   arrived after the data left (see answer()), usually the client's next poll.
+   * With no request held, everything waits for the next one.
    */
   private respondAll(): void {
     if (this.ending !== null && this.clientTerminated && this.queue.length > 0) {
       this.undelivered += this.queue.length;
       this.takeQueue();
     }
-    if (this.ending !== null && this.queue.length > 0) {
-      this.answer(this.held[0]!, this.takeQueue(), false);
-      while (this.held.length > 0) this.answer(this.held[0]!, EMPTY, false);
+    if (this.held.length === 0) return;
+    if (this.ending !== null) {
+      if (this.queue.length > 0) this.answer(this.held[0]!, this.takeQueue());
+      while (this.held.length > 0) this.answer(this.held[0]!, EMPTY);
       return;
     }
     while (this.held.length > 0) this.answer(this.held[0]!, this.held.length === 1 ? this.takeQueue() : EMPTY);
@@ -370,14 +379,16 @@ export class BoshSession {
     return q;
   }
 
-  /** `mayTerminate: false`: an ordinary body even after the end (the terminate waits, see respondAll). */
-  private answer(held: Held, children: readonly Buffer[], mayTerminate = true): void {
+  private answer(held: Held, children: readonly Buffer[]): void {
     const i = this.held.indexOf(held);
     if (i < 0) return;
     this.held.splice(i, 1);
     if (held.timer !== null) clearTimeout(held.timer);
     this.events.onHeldChange(-1);
-    const last = mayTerminate && this.ending !== null && this.held.length === 0;
+    // After the end, the last held request gets the terminate body, unless it carries data or may be
+    // read before the body that did (respondAll); then the next request gets it.
+    const last =
+      this.ending !== null && this.held.length === 0 && children.length === 0 && (this.clientTerminated || held.seq > this.dataSentAt);
     let body: Buffer;
     let status = 200;
     if (last) {
@@ -400,6 +411,7 @@ export class BoshSession {
       body = bodyXml([['ack', ack]], children);
     }
     this.created = true;
+    if (!last && children.length > 0) this.dataSentAt = this.requests;
     this.window.recordAnswer(held.rid, body);
     // Written even if the client is gone: then the repeat of this rid gets the same bytes (§14.3).
     held.http.respond(status, body);

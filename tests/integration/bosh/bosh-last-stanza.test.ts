@@ -7,6 +7,10 @@
  * `<body type='terminate'/>`, and stanza's BOSH transport failed with "stream.push() after EOF" (it
  * ends its stream on the terminate, then pushes the body's children). A scripted server makes that
  * timing certain here, for both ends: the client's logout and the server's close.
+ *
+ * Later CI caught the server's case losing the message when both arrived between two polls: the
+ * flush scheduled for the message ran after the end with no request held and emptied the queue
+ * into no response (the unit tests in tests/unit/bosh/bosh-session.test.ts pin that timing).
  */
 import * as stanza from 'stanza';
 import { startGateway, type RunningGateway } from '../../helpers/gateway';
@@ -93,7 +97,8 @@ it('the server sends a message and closes in one read: the message arrives, then
   await done;
 
   expect(seen.transportErrors).toEqual([]);
-  expect(seen.events).toEqual(['message last-words', 'stream:end']);
+  // The bodies ride along so that a failure shows what the client was sent.
+  expect({ events: seen.events, bodies: seen.bodies }).toEqual({ events: ['message last-words', 'stream:end'], bodies: expect.any(Array) });
   const terminate = terminateBodies(seen.bodies);
   expect(terminate).toHaveLength(1);
   expect(terminate[0]).not.toContain('last-words');

@@ -60,11 +60,11 @@ class RecordingLink implements CoreLink {
 
 const LIMITS = { maxWaitS: 50, maxHold: 1, inactivityS: 60, maxPauseS: 120, pollingS: 2, secure: true };
 
-function start(creation = `<body rid='10' to='example.org' wait='30' hold='1' ver='1.6' xml:lang='en' xmpp:version='1.0' ${NS}/>`) {
+function start(creation = `<body rid='10' to='example.org' wait='30' hold='1' ver='1.6' xml:lang='en' xmpp:version='1.0' ${NS}/>`, limits = LIMITS) {
   const link = new RecordingLink();
   const gone: string[] = [];
   const first = new FakeExchange();
-  const s = new BoshSession('sid1', req(creation), first, LIMITS, link, { onGone: (_s, label) => gone.push(label), onHeldChange: () => undefined });
+  const s = new BoshSession('sid1', req(creation), first, limits, link, { onGone: (_s, label) => gone.push(label), onHeldChange: () => undefined });
   s.start();
   return { s, link, first, gone };
 }
@@ -214,6 +214,47 @@ it('when the server ends the session, stanzas queued with its closing tag leave 
   s.onRequest(req(`<body rid='13' sid='sid1' ${NS}/>`), next);
   expect(next.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind' type='terminate'/>");
   expect(gone).toEqual(['none']);
+});
+
+it('the server\'s last stanza and its close while no request is held: the next request gets the stanza, the one after it the terminate body', async () => {
+  // CI caught the stanza being lost: the flush scheduled by deliver() ran after ended() with no
+  // request held, and emptied the queue into no response.
+  const { s, gone } = await created();
+  s.deliver(el(`<message xmlns='jabber:client' id='last'/>`));
+  s.ended(null);
+  await flush();
+  const poll = new FakeExchange();
+  s.onRequest(req(`<body rid='11' sid='sid1' ${NS}/>`), poll);
+  expect(poll.body).toContain(`<message xmlns='jabber:client' id='last'/>`);
+  expect(poll.body).not.toContain('terminate');
+  const next = new FakeExchange();
+  s.onRequest(req(`<body rid='12' sid='sid1' ${NS}/>`), next);
+  expect(next.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind' type='terminate'/>");
+  expect(gone).toEqual(['none']);
+});
+
+it('with two requests held, the one still held when the data left the other never gets the terminate body: the client could read it first', async () => {
+  const two = { ...LIMITS, maxHold: 2 };
+  const t = start(`<body rid='10' to='example.org' wait='30' hold='2' ver='1.6' xml:lang='en' xmpp:version='1.0' ${NS}/>`, two);
+  t.s.opened('example.org', 'st');
+  t.s.deliver(el('<f/>'));
+  await flush();
+  const a = new FakeExchange();
+  const b = new FakeExchange();
+  t.s.onRequest(req(`<body rid='11' sid='sid1' ${NS}/>`), a);
+  t.s.onRequest(req(`<body rid='12' sid='sid1' ${NS}/>`), b);
+  await flush();
+  expect(a.done || b.done).toBe(false);
+  t.s.deliver(el(`<message xmlns='jabber:client' id='last'/>`));
+  await flush();
+  expect(a.body).toContain(`id='last'`);
+  t.s.ended(null);
+  expect(b.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind'/>");
+  expect(t.gone).toEqual([]);
+  const c = new FakeExchange();
+  t.s.onRequest(req(`<body rid='13' sid='sid1' ${NS}/>`), c);
+  expect(c.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind' type='terminate'/>");
+  expect(t.gone).toEqual(['none']);
 });
 
 it("a stream error after queued stanzas: the stanzas first, then a terminate body holding only the error", async () => {
