@@ -164,8 +164,9 @@ export class Gateway {
     this.dialer = dialer ?? createUpstreamDialer(config, log, this.metrics, this.connectPacer);
     this.framing = initialFraming(config.legacyFraming);
     this.probe = new UpstreamProbe(config.upstream, config.upstreamProbeIntervalMs, Math.min(config.connectTimeoutMs, 2000));
-    // Node's own head and request deadlines match --handshake-timeout, for keep-alive requests after
-    // the first (the first is covered, precisely, by the pending-handshake tracker below).
+    // --handshake-timeout is Node's own deadline on a request head, from accept for the first and
+    // for each later one on a keep-alive connection, checked every connectionsCheckingInterval; it
+    // reaches clientError below as ERR_HTTP_REQUEST_TIMEOUT.
     this.server = http.createServer(
       {
         maxHeaderSize: config.maxHeaderSize,
@@ -178,7 +179,7 @@ export class Gateway {
         this.onRequest(req, res);
       },
     );
-    this.pending = new PendingHandshakes(config, this.trusted, (socket) => this.headTimedOut(socket));
+    this.pending = new PendingHandshakes(config.maxHandshakesPerIp, this.trusted);
     this.server.on('connection', (socket: net.Socket) => {
       if (this.pending.track(socket) === 'ok') return;
       this.metrics.handshakes.inc({ result: 'pending_per_ip' });
@@ -219,9 +220,7 @@ export class Gateway {
       }
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      // Node's own head deadline (headersTimeout above) can fire before the tracker's timer on a
-      // busy event loop, and always does for a keep-alive connection's later requests: the same
-      // outcome, 408 and head_timeout, whichever deadline notices first.
+      // The head deadline (headersTimeout above).
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
         this.pending.settle(socket as net.Socket);
         this.headTimedOut(socket as net.Socket);
@@ -314,11 +313,6 @@ export class Gateway {
 
   /** A connection did not complete its request head within --handshake-timeout: 408, counted once. */
   private headTimedOut(socket: net.Socket): void {
-    // Both deadlines may notice the same connection; the first one answered it.
-    if (!socket.writable) {
-      socket.destroy();
-      return;
-    }
     this.metrics.handshakes.inc({ result: 'head_timeout' });
     this.log.debug({ event: 'handshake_timeout', remote_addr: socket.remoteAddress }, 'request head not complete within --handshake-timeout');
     refuse(socket, 408, 'Request Timeout: the request head did not arrive within --handshake-timeout\n');

@@ -72,7 +72,20 @@ it('closes a connection whose request head is still incomplete at --handshake-ti
   c.ws.close();
 });
 
-it('answers 408 when a keep-alive connection is slow with a later request head (Node\'s own deadline), counted once', async () => {
+it('closes a connection that sends nothing at all, with 408, at the same deadline', async () => {
+  gw = await startGateway({ upstream: server.upstream, handshakeTimeoutMs: 300, trustedProxies: [] });
+  const socket = net.connect({ host: '127.0.0.1', port: gw.port });
+  sockets.push(socket);
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (text += d));
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  expect(text).toMatch(/^HTTP\/1\.1 408 /);
+  expect(await handshakes('head_timeout')).toBe(1);
+});
+
+it('answers 408 when a keep-alive connection is slow with a later request head', async () => {
   gw = await startGateway({ upstream: server.upstream, handshakeTimeoutMs: 300, trustedProxies: [] });
   const socket = net.connect({ host: '127.0.0.1', port: gw.port });
   sockets.push(socket);
@@ -82,8 +95,7 @@ it('answers 408 when a keep-alive connection is slow with a later request head (
   socket.on('error', () => undefined);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   await new Promise<void>((resolve) => socket.once('connect', resolve));
-  // A complete plain request first: it settles the connection's first head, so only Node's
-  // headersTimeout can end the second one.
+  // A complete plain request first: the deadline applies to the second head on its own.
   socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   await new Promise<void>((resolve) => {
     const check = (): void => (/This is an XMPP over WebSocket endpoint/.test(text) ? resolve() : void socket.once('data', check));
