@@ -5,12 +5,15 @@
  * bench/run.js). Usage: node bench/idle-vs-floor.js [N=3000] [REPS=2] [--base DIR] (from the
  * checkout root). `--base DIR`: also another built checkout's gateway (e.g. a `git worktree` of the
  * last recorded commit, after `npm run build` there), in the same interleaved rounds, to tell a
- * regression from the machine's drift.
+ * regression from the machine's drift. `--protocol-floor`: also the protocol floor
+ * (bench/lib/protocol-floor-relay.js: the floor plus RFC 7395's server-side element split, with the
+ * gateway's built tokenizer), to tell the protocol's share of the setup cost from the gateway's own.
  */
 const argv = process.argv.slice(2);
 const baseAt = argv.indexOf("--base");
 const BASE = baseAt >= 0 ? require("path").resolve(argv[baseAt + 1]) : null;
-const [nArg = "3000", repsArg = "2"] = argv.filter((a, i) => !(baseAt >= 0 && (i === baseAt || i === baseAt + 1)));
+const PROTOCOL = argv.includes("--protocol-floor");
+const [nArg = "3000", repsArg = "2"] = argv.filter((a, i) => a !== "--protocol-floor" && !(baseAt >= 0 && (i === baseAt || i === baseAt + 1)));
 const sys = require("./lib/system");
 const { LoadgenPool } = require("./lib/loadgen");
 const N = Number(nArg),
@@ -18,13 +21,13 @@ const N = Number(nArg),
 (async () => {
   const fake = await sys.startFake();
   const pool = await LoadgenPool.start(2);
-  const kinds = BASE === null ? ["gateway", "floor"] : ["gateway", "base", "floor"];
+  const kinds = ["gateway", ...(BASE === null ? [] : ["base"]), ...(PROTOCOL ? ["protocol"] : []), "floor"];
   const out = Object.fromEntries(kinds.map((k) => [k, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const kind of rep % 2 ? [...kinds].reverse() : kinds) {
       const relay =
-        kind === "floor"
-          ? await sys.startFloor({ upstreamPort: fake.port })
+        kind === "floor" || kind === "protocol"
+          ? await sys.startFloor({ upstreamPort: fake.port, protocol: kind === "protocol" })
           : await sys.startGateway({ upstreamPort: fake.port, workers: 1, root: kind === "base" ? BASE : undefined });
       const args = (tag, count) => ({
         tag,

@@ -394,8 +394,10 @@ export class Gateway {
       this.reject(socket, 'draining', 503, 'Service Unavailable: the gateway is shutting down\n', ip, 'Retry-After: 1\r\n');
       return;
     }
-    const authority = publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted));
-    const verdict = checkUpgrade(req, this.config.path, this.config.allowedOrigins, authority.host);
+    // The host the client used is compared only with an Origin (browsers send one); other clients
+    // skip reading the forwarding headers.
+    const host = req.headers.origin === undefined ? '' : publicAuthority(req.headers, isTrustedPeer(req.socket.remoteAddress, this.trusted)).host;
+    const verdict = checkUpgrade(req, this.config.path, this.config.allowedOrigins, host);
     if (!verdict.ok) {
       if (verdict.origin !== undefined) this.originRefused(verdict.origin, ip);
       this.reject(socket, verdict.result, verdict.status, verdict.reason, ip);

@@ -44,7 +44,15 @@ function streamHeader(openMessage) {
   return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'${toAttr} version='1.0'>`;
 }
 
-function startFloorRelay({ listenHost = '127.0.0.1', listenPort = 0, upstreamHost = '127.0.0.1', upstreamPort }) {
+/** The floor's server→client side: each TCP chunk as one text message, unparsed. */
+const rawServerSide = (ws) => ({ data: (chunk) => ws.send(chunk, TEXT), clientOpened: () => undefined });
+
+/**
+ * `serverSide(ws, tcp)` returns `{ data(chunk), clientOpened() }`: what is done with each TCP
+ * chunk from the server, and what the client's `<open/>` means for it (default: the floor's raw
+ * relay; ./protocol-floor-relay.js adds RFC 7395's element split).
+ */
+function startFloorRelay({ listenHost = '127.0.0.1', listenPort = 0, upstreamHost = '127.0.0.1', upstreamPort, serverSide = rawServerSide }) {
   const stats = { sessions: 0, open: 0 };
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/plain' }).end('floor relay\n');
@@ -73,15 +81,19 @@ function startFloorRelay({ listenHost = '127.0.0.1', listenPort = 0, upstreamHos
     ws.on('message', (data) => {
       const tag = firstTag(data);
       let ok;
-      if (tag === 'open') ok = tcp.write(streamHeader(data));
+      if (tag === 'open') {
+        toClient.clientOpened();
+        ok = tcp.write(streamHeader(data));
+      }
       else if (tag === 'close') ok = tcp.write('</stream:stream>');
       else ok = tcp.write(data);
       if (!ok) ws.pause();
     });
     tcp.on('drain', () => ws.resume());
 
+    const toClient = serverSide(ws, tcp);
     tcp.on('data', (chunk) => {
-      ws.send(chunk, TEXT);
+      toClient.data(chunk);
       if (!tcpPaused && ws.bufferedAmount > HIGH_WATER) {
         tcpPaused = true;
         tcp.pause();
@@ -122,25 +134,28 @@ function startFloorRelay({ listenHost = '127.0.0.1', listenPort = 0, upstreamHos
   });
 }
 
-module.exports = { startFloorRelay };
-
-if (require.main === module) {
+/** The command line shared by the floor relays: listens, prints its ready line, stops when told. */
+function runRelayCli(start, name) {
   const args = process.argv.slice(2);
-  const opt = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+  const opt = (flag, fallback) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : fallback);
   const [listenHost, listenPort] = opt('--listen', '127.0.0.1:0').split(':');
   const [upstreamHost, upstreamPort] = opt('--upstream', '127.0.0.1:5222').split(':');
   const stop = () => process.exit(0);
   setTimeout(() => process.exit(3), Number(opt('--max-seconds', 1800)) * 1000).unref();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  startFloorRelay({ listenHost, listenPort: Number(listenPort), upstreamHost, upstreamPort: Number(upstreamPort) }).then(
+  start({ listenHost, listenPort: Number(listenPort), upstreamHost, upstreamPort: Number(upstreamPort) }).then(
     (r) => {
       process.stdout.write(`${JSON.stringify({ event: 'listening', port: r.port, pid: process.pid })}\n`);
       process.stdin.on('end', stop).on('error', stop).resume();
     },
     (err) => {
-      process.stderr.write(`floor-relay: ${err.message}\n`);
+      process.stderr.write(`${name}: ${err.message}\n`);
       process.exit(1);
     },
   );
 }
+
+module.exports = { startFloorRelay, runRelayCli };
+
+if (require.main === module) runRelayCli(startFloorRelay, 'floor-relay');

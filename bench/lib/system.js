@@ -221,10 +221,16 @@ async function startFake({ workers = 1, nofile } = {}) {
   return new Target('fake-c2s', child, { port: ready.port, pid: ready.pid });
 }
 
-async function startFloor({ upstreamPort, nofile, nodeArgs = [] }) {
-  const child = spawnNode([...nodeArgs, path.join(__dirname, 'floor-relay.js'), '--upstream', `127.0.0.1:${upstreamPort}`], { nofile });
-  const ready = await readyLine(child, 'floor relay');
-  return new Target('floor', child, { port: ready.port, pid: ready.pid, url: `ws://127.0.0.1:${ready.port}/xmpp-websocket` });
+/**
+ * The floor relay (./floor-relay.js), or with `protocol` the protocol floor
+ * (./protocol-floor-relay.js: the floor plus RFC 7395's server-side element split; needs dist/).
+ */
+async function startFloor({ upstreamPort, nofile, nodeArgs = [], protocol = false }) {
+  const script = protocol ? 'protocol-floor-relay.js' : 'floor-relay.js';
+  const name = protocol ? 'protocol-floor' : 'floor';
+  const child = spawnNode([...nodeArgs, path.join(__dirname, script), '--upstream', `127.0.0.1:${upstreamPort}`], { nofile });
+  const ready = await readyLine(child, `${name} relay`);
+  return new Target(name, child, { port: ready.port, pid: ready.pid, url: `ws://127.0.0.1:${ready.port}/xmpp-websocket` });
 }
 
 /**

@@ -188,8 +188,6 @@ export class Session implements SessionInput, UpstreamOwner {
       this.state = 'connecting';
       this.metrics.sessions.inc({ framing: this.transport.framing });
       this.link.sendHeader(streamHeaderFromOpen(attrs));
-      // Read no more client data than the bounded queue holds until the server is reachable.
-      this.pauseClient('connecting');
       this.link.dial(this.dialer, { domain: this.domain, clientAddress: this.clientAddress, clientPort: this.clientPort });
       return;
     }
@@ -233,6 +231,10 @@ export class Session implements SessionInput, UpstreamOwner {
         this.pauseClient('upstream');
         break;
       case 'ok':
+        // Queued while the server is not reachable yet: read no more client data than the bounded
+        // queue holds until it is. Paused only now, not at the open: a client that waits for the
+        // server's answer, as every login does, never costs a pause and resume.
+        if (!this.link.isConnected) this.pauseClient('connecting');
         break;
     }
     if (receivedAt >= 0 && this.link.isConnected) this.metrics.hot.relay.c2s.observe(nowSeconds() - receivedAt);

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { checkUpgrade, offeredProtocols, requestPath, selectProtocol } from '../../src/transports/websocket/handshake';
+import { checkUpgrade, offersProtocol, requestPath, selectProtocol } from '../../src/transports/websocket/handshake';
 
 const req = (url: string, protocol?: string) =>
   ({ url, headers: protocol === undefined ? {} : { 'sec-websocket-protocol': protocol } }) as unknown as IncomingMessage;
@@ -27,7 +27,11 @@ describe('handshake policy', () => {
   it('splits paths and protocol lists', () => {
     expect(requestPath('/a?b')).toBe('/a');
     expect(requestPath(undefined)).toBe('/');
-    expect(offeredProtocols(req('/', ' a ,b,, xmpp'))).toEqual(['a', 'b', 'xmpp']);
+    expect(offersProtocol(req('/', ' a ,b,, xmpp'), 'xmpp')).toBe(true);
+    expect(offersProtocol(req('/', 'xmpp\t, a'), 'xmpp')).toBe(true);
+    expect(offersProtocol(req('/', ' a ,b,,'), 'xmpp')).toBe(false);
+    expect(offersProtocol(req('/', 'xmpp2, xmp, x mpp'), 'xmpp')).toBe(false);
+    expect(offersProtocol(req('/', ''), 'xmpp')).toBe(false);
   });
 });
 

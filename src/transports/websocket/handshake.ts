@@ -22,12 +22,29 @@ export function requestPath(url: string | undefined): string {
   return q < 0 ? target : target.slice(0, q);
 }
 
-/** Subprotocols offered in `Sec-WebSocket-Protocol` (RFC 6455 §4.1: comma-separated tokens, may repeat the header). */
-export function offeredProtocols(req: IncomingMessage): string[] {
+/**
+ * Whether `Sec-WebSocket-Protocol` offers `name` (RFC 6455 §4.1: comma-separated tokens; Node joins
+ * a repeated header with ", "). Scans in place: every handshake asks, and most offer one token.
+ */
+export function offersProtocol(req: IncomingMessage, name: string): boolean {
   const raw = req.headers['sec-websocket-protocol'];
-  if (raw === undefined) return [];
-  return raw.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+  if (raw === undefined) return false;
+  let start = 0;
+  while (start <= raw.length) {
+    const comma = raw.indexOf(',', start);
+    const end = comma < 0 ? raw.length : comma;
+    let a = start;
+    let b = end;
+    while (a < b && isOws(raw.charCodeAt(a))) a++;
+    while (b > a && isOws(raw.charCodeAt(b - 1))) b--;
+    if (b - a === name.length && raw.startsWith(name, a)) return true;
+    start = end + 1;
+  }
+  return false;
 }
+
+/** Optional whitespace around list elements (RFC 9110 §5.6.1): space or tab. */
+const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /**
  * @param requestHost the `host[:port]` the client used, after trusted proxies (../http/forwarded.ts);
@@ -38,7 +55,7 @@ export function checkUpgrade(req: IncomingMessage, path: string, allowedOrigins:
     return { ok: false, status: 404, reason: `Not Found: the XMPP WebSocket endpoint is ${path}\n`, result: 'bad_path' };
   }
   // RFC 7395 §3.1: the client MUST offer "xmpp"; ws would otherwise accept with no subprotocol.
-  if (!offeredProtocols(req).includes(WS_SUBPROTOCOL)) {
+  if (!offersProtocol(req, WS_SUBPROTOCOL)) {
     return {
       ok: false, status: 400, result: 'bad_protocol',
       reason: 'Bad Request: offer the WebSocket subprotocol "xmpp" (Sec-WebSocket-Protocol: xmpp, RFC 7395 §3.1)\n',
