@@ -25,8 +25,8 @@ afterAll(async () => {
   await server.close();
 });
 
-/** A raw TCP connection that sends the start of an upgrade request and then trickles header bytes. */
-async function slowClient(port: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
+/** A raw TCP connection to the gateway, recording what it is sent and when it closes. */
+async function rawClient(port: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
   const socket = net.connect({ host: '127.0.0.1', port });
   sockets.push(socket);
   let text = '';
@@ -38,8 +38,14 @@ async function slowClient(port: number): Promise<{ socket: net.Socket; received:
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
   return { socket, received: () => text, closed };
+}
+
+/** A raw connection that sends the start of an upgrade request (the rest may trickle in later). */
+async function slowClient(port: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
+  const client = await rawClient(port);
+  client.socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
+  return client;
 }
 
 /** Sends one more header line every `ms` until the socket closes (a slowloris that never finishes). */
@@ -74,39 +80,27 @@ it('closes a connection whose request head is still incomplete at --handshake-ti
 
 it('closes a connection that sends nothing at all, with 408, at the same deadline', async () => {
   gw = await startGateway({ upstream: server.upstream, handshakeTimeoutMs: 300, trustedProxies: [] });
-  const socket = net.connect({ host: '127.0.0.1', port: gw.port });
-  sockets.push(socket);
-  let text = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => (text += d));
-  socket.on('error', () => undefined);
-  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  expect(text).toMatch(/^HTTP\/1\.1 408 /);
+  const silent = await rawClient(gw.port);
+  await silent.closed;
+  expect(silent.received()).toMatch(/^HTTP\/1\.1 408 /);
   expect(await handshakes('head_timeout')).toBe(1);
 });
 
 it('answers 408 when a keep-alive connection is slow with a later request head', async () => {
   gw = await startGateway({ upstream: server.upstream, handshakeTimeoutMs: 300, trustedProxies: [] });
-  const socket = net.connect({ host: '127.0.0.1', port: gw.port });
-  sockets.push(socket);
-  let text = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => (text += d));
-  socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  const client = await rawClient(gw.port);
   // A complete plain request first: the deadline applies to the second head on its own.
-  socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  client.socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   await new Promise<void>((resolve) => {
-    const check = (): void => (/This is an XMPP over WebSocket endpoint/.test(text) ? resolve() : void socket.once('data', check));
+    const check = (): void => (/This is an XMPP over WebSocket endpoint/.test(client.received()) ? resolve() : void client.socket.once('data', check));
     check();
   });
-  const first = text;
-  socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-  trickle(socket, 50);
-  await closed;
+  const first = client.received();
+  client.socket.write('GET /xmpp-websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  trickle(client.socket, 50);
+  await client.closed;
   expect(first).toMatch(/^HTTP\/1\.1 200 /);
-  expect(text.slice(first.length)).toMatch(/^HTTP\/1\.1 408 /);
+  expect(client.received().slice(first.length)).toMatch(/^HTTP\/1\.1 408 /);
   expect(await handshakes('head_timeout')).toBe(1);
 });
 
