@@ -78,20 +78,19 @@ function startFloorRelay({ listenHost = '127.0.0.1', listenPort = 0, upstreamHos
       stats.open--;
     };
 
+    const toClient = serverSide(ws, tcp);
     ws.on('message', (data) => {
       const tag = firstTag(data);
       let ok;
       if (tag === 'open') {
         toClient.clientOpened();
         ok = tcp.write(streamHeader(data));
-      }
-      else if (tag === 'close') ok = tcp.write('</stream:stream>');
+      } else if (tag === 'close') ok = tcp.write('</stream:stream>');
       else ok = tcp.write(data);
       if (!ok) ws.pause();
     });
     tcp.on('drain', () => ws.resume());
 
-    const toClient = serverSide(ws, tcp);
     tcp.on('data', (chunk) => {
       toClient.data(chunk);
       if (!tcpPaused && ws.bufferedAmount > HIGH_WATER) {

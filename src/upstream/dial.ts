@@ -60,12 +60,23 @@ export const PLAINTEXT_MEMORY_MS = 60_000;
 /** Bound on that memory (a fixed upstream has a handful of addresses; this only guards against surprises). */
 const PLAINTEXT_MEMORY_ENTRIES = 1024;
 
+/** What fixed and map routing decide from the configuration alone: the same for every session, built once. */
+interface StaticRoutes {
+  /** The --upstream target when routing is fixed. */
+  readonly fixed: Target | null;
+  /** Map routing: the domains served (--allowed-domains, else the map's own). */
+  readonly mapDomains: readonly string[];
+}
+
 export function createDialer(deps: DialerDeps): Dialer {
   const plaintext = new Map<string, number>();
-  // A fixed upstream is one target for every session: built once.
-  const fixed = deps.config.route === 'fixed' ? fixedTarget(deps.config.upstream, deps.config.upstreamTls) : null;
+  const { config } = deps;
+  const routes: StaticRoutes = {
+    fixed: config.route === 'fixed' ? fixedTarget(config.upstream, config.upstreamTls) : null,
+    mapDomains: config.allowedDomains.length > 0 ? config.allowedDomains : config.upstreamMap.map((e) => e.domain),
+  };
   return (request, done) => {
-    const dial = new Dial(deps, plaintext, fixed, request, done);
+    const dial = new Dial(deps, plaintext, routes, request, done);
     void dial.run();
     return dial;
   };
@@ -82,8 +93,7 @@ class Dial implements DialHandle {
     private readonly deps: DialerDeps,
     /** host:port → until when it is known not to offer STARTTLS (shared by all dials). */
     private readonly plaintext: Map<string, number>,
-    /** The --upstream target when routing is fixed. */
-    private readonly fixed: Target | null,
+    private readonly routes: StaticRoutes,
     private readonly request: DialRequest,
     private readonly done: (outcome: DialOutcome) => void,
   ) {
@@ -160,13 +170,13 @@ class Dial implements DialHandle {
   private staticTargets(): Target[] | Failed {
     const { config } = this.deps;
     const { domain } = this;
-    if (this.fixed !== null) {
-      if (this.fixed.tls !== 'none' && domain === null) return this.noDomain();
-      return [this.fixed];
+    const { fixed, mapDomains } = this.routes;
+    if (fixed !== null) {
+      if (fixed.tls !== 'none' && domain === null) return this.noDomain();
+      return [fixed];
     }
     if (domain === null) return this.noDomain();
-    const allowed = config.allowedDomains.length > 0 ? config.allowedDomains : config.upstreamMap.map((e) => e.domain);
-    const entry = domainAllowed(domain, allowed) ? mapLookup(domain, config.upstreamMap) : null;
+    const entry = domainAllowed(domain, mapDomains) ? mapLookup(domain, config.upstreamMap) : null;
     if (entry === null) return fail('HOST_UNKNOWN', 'refused', `${domain} is not served by this gateway (not in --upstream-map/--allowed-domains)`);
     return [mapTarget(entry, config.upstreamTls)];
   }

@@ -411,7 +411,7 @@ export class BoshSession {
       body = bodyXml([['ack', ack]], children);
     }
     this.created = true;
-    if (!last && children.length > 0) this.dataSentAt = this.requests;
+    if (children.length > 0) this.dataSentAt = this.requests; // never the terminate body (see `last`)
     this.window.recordAnswer(held.rid, body);
     // Written even if the client is gone: then the repeat of this rid gets the same bytes (§14.3).
     held.http.respond(status, body);
