@@ -108,7 +108,7 @@ async function main() {
   const ok = Math.max(1, result.ok);
   h.log(`${KIND}: ${(all / ok / 1024).toFixed(1)} KiB sampled per login; ${gcs.minor} minor and ${gcs.major} major GCs, ${gcs.pauseMs.toFixed(0)} ms of GC pauses over ${result.ok} logins`);
   console.log('bytes/login  allocating function  <= nearest gateway frame');
-  for (const [key, bytes] of [...totals].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(String(Math.round(bytes / ok)).padStart(11), ' ', key);
+  for (const [key, bytes] of [...totals].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.ALLOC_TOP || 30))) console.log(String(Math.round(bytes / ok)).padStart(11), ' ', key);
   await pool.all('close', { tag: 'measured' });
 }
 

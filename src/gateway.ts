@@ -413,7 +413,7 @@ export class Gateway {
     }
     // From here the admission slot belongs to this connection, whatever happens to the handshake.
     const release = this.releaser(ip);
-    socket.once('close', release);
+    socket.on('close', release); // release() is idempotent: no once() wrapper per connection
     this.wss.handleUpgrade(req, socket, head, this.upgraded(socket, ip, req.socket.remotePort, release));
   }
 
@@ -468,8 +468,7 @@ export class Gateway {
     const session = new Session({
       config: this.config,
       log: () => this.log.child({ conn_id: connId, remote_addr: clientAddress, ...bindings }),
-      trace: this.log.isLevelEnabled('trace'),
-      debug: this.log.isLevelEnabled('debug'),
+      levels: { trace: this.log.isLevelEnabled('trace'), debug: this.log.isLevelEnabled('debug'), info: this.log.isLevelEnabled('info') },
       metrics: this.metrics,
       limits: this.limits,
       transport,

@@ -48,7 +48,8 @@ export class PendingHandshakes {
     if (n >= this.maxPerIp) return 'per_ip';
     this.byIp.set(ip, n + 1);
     this.pending.set(socket, ip);
-    socket.once('close', this.onSocketClose);
+    // on, not once: settle() removes it, and once() would wrap it in a new closure per connection.
+    socket.on('close', this.onSocketClose);
     return 'ok';
   }
 

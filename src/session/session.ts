@@ -42,10 +42,11 @@ export interface SessionOptions {
   readonly limits: Limits;
   /** The per-connection logger, created on first use (most idle sessions log only when they end). */
   readonly log: () => Logger;
-  /** Log every element at trace level (through ../xmpp/redact.ts). */
-  readonly trace: boolean;
-  /** Debug level enabled on the root logger. */
-  readonly debug: boolean;
+  /**
+   * The root logger's levels, read once per session: a line below them is never built, and most
+   * sessions then never build their per-connection logger (pino's child() costs a few µs of setup).
+   */
+  readonly levels: LogLevels;
   readonly metrics: Metrics;
   /** The client side: the session attaches itself to it. */
   readonly transport: ClientTransport;
@@ -56,6 +57,13 @@ export interface SessionOptions {
   readonly clientPort?: number;
   /** Called once, when both sides are closed. */
   readonly onClosed: (session: Session) => void;
+}
+
+/** Which levels are on: `trace` logs every element (through ../xmpp/redact.ts), `info` the session_closed line. */
+export interface LogLevels {
+  readonly trace: boolean;
+  readonly debug: boolean;
+  readonly info: boolean;
 }
 
 /** Why client reads are paused: upstream not there yet, upstream slow, or over the byte rate. */
@@ -78,6 +86,7 @@ export class Session implements SessionInput, UpstreamOwner {
   private readonly onClosed: (session: Session) => void;
   private readonly trace: boolean;
   private readonly debugEnabled: boolean;
+  private readonly infoEnabled: boolean;
 
   private readonly serverTokenizer: XmlTokenizer;
   /** Namespaces declared by the server's current stream header; null until it arrives. */
@@ -91,7 +100,8 @@ export class Session implements SessionInput, UpstreamOwner {
   private openSentAt: number | null = null;
   private openSentToClient = false;
   private clientClosed = false;
-  private readonly clientReads: ReadGate<ClientPause>;
+  /** Built at the first pause: a login never pauses client reads (see sendUpstream), nor does most traffic. */
+  private clientReads: ReadGate<ClientPause> | null = null;
   private pausedUpstreamForClient = false;
   private readonly rate: TokenBucket | null;
   private rateTimer: NodeJS.Timeout | null = null;
@@ -119,11 +129,11 @@ export class Session implements SessionInput, UpstreamOwner {
     this.clientAddress = opts.clientAddress;
     this.clientPort = opts.clientPort;
     this.onClosed = opts.onClosed;
-    this.trace = opts.trace;
-    this.debugEnabled = opts.debug;
+    this.trace = opts.levels.trace;
+    this.debugEnabled = opts.levels.debug;
+    this.infoEnabled = opts.levels.info;
     this.serverTokenizer = new XmlTokenizer('stream', opts.limits.xml);
     this.link = new UpstreamLink(this, opts.limits, this.metrics);
-    this.clientReads = new ReadGate<ClientPause>(() => this.transport.pauseIntake(), () => this.transport.resumeIntake());
     this.rate = this.config.maxBytesPerSecond > 0 ? new TokenBucket(this.config.maxBytesPerSecond) : null;
     // RFC 7395 §3.4: the client opens the stream; a deadline inbound traffic cannot refresh.
     this.openTimer = setTimeout(Session.timers.open, this.config.openTimeoutMs, this);
@@ -317,6 +327,7 @@ export class Session implements SessionInput, UpstreamOwner {
   }
 
   private pauseClient(reason: ClientPause): void {
+    this.clientReads ??= new ReadGate<ClientPause>(() => this.transport.pauseIntake(), () => this.transport.resumeIntake());
     if (this.clientReads.hold(reason) && reason !== 'connecting') {
       const side: PauseSide = reason === 'rate' ? 'rate_limit' : 'ws';
       this.metrics.pauses.inc({ side });
@@ -326,7 +337,7 @@ export class Session implements SessionInput, UpstreamOwner {
 
   private resumeClient(reason: ClientPause): void {
     if (this.finished) return;
-    if (this.clientReads.release(reason) && reason !== 'connecting') {
+    if (this.clientReads !== null && this.clientReads.release(reason) && reason !== 'connecting') {
       this.debug({ event: 'backpressure_resume', side: reason === 'rate' ? 'rate_limit' : 'ws' }, 'resuming client reads');
     }
   }
@@ -536,13 +547,19 @@ export class Session implements SessionInput, UpstreamOwner {
 
     const durationMs = Date.now() - this.startedAt;
     this.metrics.sessionDuration.observe({ reason: failure.event }, durationMs / 1000);
+    if (this.infoEnabled) this.logClosed(code, text, durationMs);
+    this.maybeClosed();
+  }
+
+  /** The session_closed line (info): why, how long, how many bytes; the text only for the gateway's or client's errors. */
+  private logClosed(code: FailureCode, text: string, durationMs: number): void {
+    const failure = FAILURES[code];
     const fields = {
       event: 'session_closed', reason: failure.event, condition: failure.condition, origin: failure.origin,
       ws_close_code: failure.wsCloseCode, duration_s: durationMs / 1000, bytes_in: this.bytesFromClient, bytes_out: this.transport.bytesToClient,
     };
     if (failure.condition !== null && failure.origin !== 'server' && code !== 'SHUTDOWN') this.log.info({ ...fields, text }, 'session closed with stream error');
     else this.log.info(fields, 'session closed');
-    this.maybeClosed();
   }
 
   private maybeClosed(): void {

@@ -318,7 +318,7 @@ class Dial implements DialHandle {
           }
         });
       };
-      socket.once('connect', onConnect);
+      socket.on('connect', onConnect); // settle() removes it
       socket.on('error', onError);
       const start = (): boolean => {
         if (settled || socket.destroyed) return false;
