@@ -8,6 +8,7 @@
  * nearest gateway frame above it). Used for the setup-CPU gap in bench/RESULTS.md.
  *
  *   npm run build && node bench/alloc-profile.js gateway|floor [N=3000] [--root DIR]
+ *   (ALLOC_TOP=90 in the environment lists 90 allocating functions instead of 30)
  *
  * `--root DIR`: another built checkout's gateway. Bounded: 3 minutes, then everything stops.
  */

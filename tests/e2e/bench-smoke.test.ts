@@ -4,10 +4,12 @@
  * closes without loss; and the reconnect storm's (`node bench/storm.js --smoke`): every drained
  * session follows <close see-other-uri> to a second gateway and logs in again. The protocol floor
  * (bench/lib/protocol-floor-relay.js), which the setup analysis leans on, must really frame as
- * RFC 7395 says. It asserts nothing about speed (these machines are shared and noisy); it only keeps
- * the benchmarks from rotting. Figures live in bench/RESULTS.md.
+ * RFC 7395 says, and the ablation patches (bench/ablations/) must still apply to this tree. It
+ * asserts nothing about speed (these machines are shared and noisy); it only keeps the benchmarks
+ * from rotting. Figures live in bench/RESULTS.md.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeServer } from '../helpers/fake-server';
 import { TestClient, openXml } from '../helpers/ws-client';
@@ -63,4 +65,12 @@ it('the protocol floor sends each server element as its own standalone message, 
     await relay.close();
     await server.close();
   }
+});
+
+it('every ablation patch in bench/ablations/ still applies to this tree', () => {
+  const dir = join(__dirname, '..', '..', 'bench', 'ablations');
+  const patches = readdirSync(dir).filter((f) => f.endsWith('.patch'));
+  expect(patches.sort()).toEqual(['no-admission.patch', 'no-client-parse.patch', 'no-metrics.patch', 'plain-dial.patch']);
+  // --check applies nothing; outside a git checkout git apply acts like patch(1), so a tarball works too.
+  for (const patch of patches) execFileSync('git', ['apply', '--check', join(dir, patch)], { cwd: join(__dirname, '..', '..'), stdio: 'pipe' });
 });
