@@ -19,7 +19,7 @@ const path = require("path");
 const BASES = new Map(argv.flatMap((a, i) => (a === "--base" ? [[path.basename(path.resolve(argv[i + 1])), path.resolve(argv[i + 1])]] : [])));
 const PROTOCOL = argv.includes("--protocol-floor");
 const warmAt = argv.indexOf("--warm");
-/** Logins before the measured ones, on each fresh relay (the JIT compiles the hot paths meanwhile). */
+/** Logins made and closed on each fresh relay before the measured ones. */
 const WARM = warmAt >= 0 ? Number(argv[warmAt + 1]) : 200;
 const [nArg = "3000", repsArg = "2"] = argv.filter((a, i) => a !== "--protocol-floor" && a !== "--base" && argv[i - 1] !== "--base" && a !== "--warm" && argv[i - 1] !== "--warm");
 const sys = require("./lib/system");

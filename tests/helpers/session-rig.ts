@@ -107,4 +107,3 @@ export function startSession(levels: LogLevels = { trace: false, debug: false, i
     },
   };
 }
-
